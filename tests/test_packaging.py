@@ -1,0 +1,54 @@
+"""The conda environment.yml must name exactly the runtime dependencies of pyproject.toml."""
+
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+# conda-forge spells a few packages differently from PyPI.
+CONDA_TO_PYPI = {"pytorch": "torch"}
+NOT_DEPENDENCIES = {"python", "pip"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def _pyproject_runtime() -> set[str]:
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return {_name(r) for r in data["project"]["dependencies"]}
+
+
+def _environment_runtime() -> set[str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    names = set()
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            names |= {_name(r) for r in dep.get("pip", []) if not r.startswith("-e")}
+        else:
+            names.add(CONDA_TO_PYPI.get(_name(dep), _name(dep)))
+    return names - NOT_DEPENDENCIES
+
+
+def test_environment_yml_matches_pyproject():
+    conda, pypi = _environment_runtime(), _pyproject_runtime()
+    assert not pypi - conda, f"environment.yml misses runtime dependencies: {sorted(pypi - conda)}"
+    assert not conda - pypi, f"environment.yml adds dependencies pyproject.toml lacks: {sorted(conda - pypi)}"
+
+
+def test_environment_yml_installs_the_package_itself():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "-e ." in pip_section
+
+
+def test_design_card_layout_exists():
+    for name in ("notebooks", "fep", "data", "tests", "environment.yml", "README.md", "benchmarks"):
+        assert (ROOT / name).exists(), f"{name} is missing from the top level"
