@@ -2,11 +2,31 @@
 
 The pipeline, one module per step:
 
-- :mod:`fep.dct` — orthonormal DCT and the low-pass responses that modulate gradients.
+- :mod:`fep.dct` — orthonormal DCT and the low-pass responses that modulate gradients;
+- :mod:`fep.perturbation` — the blur/fade pyramid of a clip and the smooth masks that select from it;
+- :mod:`fep.objectives` — rewards, the area constraint and STEP's core loss;
+- :mod:`fep.explain` — the optimiser: ``extremal_perturbation`` (ep2d, ep3d, step, fep) and ``FEP``;
+- :mod:`fep.explanation` — the result object, saved and loaded as one safe ``.npz``;
+- :mod:`fep.model_state` — borrowing a user's model and giving it back as it was;
+- :mod:`fep.testing` — tiny deterministic models and clips for tests and examples.
 """
 
 from fep.dct import dct, dct3, frequency_response, idct, idct3, lowpass, modulate
+from fep.explain import FEP, extremal_perturbation
+from fep.explanation import Explanation
 
 __version__ = "0.1.0"
 
-__all__ = ["dct", "idct", "dct3", "idct3", "frequency_response", "modulate", "lowpass", "__version__"]
+__all__ = [
+    "dct",
+    "idct",
+    "dct3",
+    "idct3",
+    "frequency_response",
+    "modulate",
+    "lowpass",
+    "extremal_perturbation",
+    "FEP",
+    "Explanation",
+    "__version__",
+]

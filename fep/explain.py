@@ -1,0 +1,460 @@
+r"""The explanation engine: 2D-EP, 3D-EP, STEP and F-EP on video, behind one entry point.
+
+All four methods optimise mask parameters :math:`P \in [0,1]^{A \times T \times h \times w}`
+(one coarse grid per frame and area, see :mod:`fep.perturbation`) to minimise the energy
+
+.. math::
+
+    E(P) = -R\big(f(\Phi(x; m))\big) + \lambda_i\,\mathcal{A}(m) + \mu_i\,\mathcal{C}(m),
+    \qquad m = \mathrm{up}(P),
+
+where :math:`\Phi` perturbs the clip :math:`x` outside the mask, :math:`R` is the reward of the
+target class, :math:`\mathcal{A}` the area loss and :math:`\mathcal{C}` STEP's core loss
+(:mod:`fep.objectives`). The area weight grows geometrically,
+:math:`\lambda_i = \lambda_0 (\lambda_{end}/\lambda_0)^{i/800}`-style: by default from 300 to
+:math:`300 \cdot 1.0035^{800} \approx 4912` over the run, which is TorchRay's schedule for 800
+iterations and the same end point for any other count.
+
+- ``ep2d`` (Li et al.): :math:`\mathcal{A}` per frame (every frame keeps area :math:`a`), averaged.
+- ``ep3d``: one sort over the whole :math:`T \times H \times W` volume.
+- ``step``: ``ep3d`` plus :math:`\mathcal{C}` with weight 0 until ``core_start`` then ``core_weight``.
+- ``fep`` (ours, DESIGN §5): ``ep3d`` whose gradient is low-passed in the DCT domain before each
+  optimiser step, :math:`\hat G = \mathrm{IDCT}_3(H \odot \mathrm{DCT}_3(G))` with temporal and
+  spatial cutoffs (:mod:`fep.dct`). By default only the model's reward gradient is modulated and
+  rescaled to its original norm; the area gradient is left as it is. Cutoffs (1, 1) make ``fep``
+  exactly ``ep3d``. Options cover the other design choices: ``modulate="energy"`` filters the whole
+  gradient, ``where="update"`` filters the optimiser's step instead, ``where="parametrization"``
+  optimises DCT coefficients :math:`C` with :math:`P = P_0 + \mathrm{IDCT}_3(\sqrt H \odot C)` —
+  for SGD (momentum included) this is the same trajectory as ``modulate="energy"`` on the gradient
+  while no clamping happens, since the step in :math:`P` is then
+  :math:`-\eta\,\mathrm{IDCT}_3(H \odot \mathrm{DCT}_3(G))`; ``schedule="linear"`` raises the cutoffs
+  from a quarter of their value to their value over the first half of the run (coarse to fine).
+
+Games (``variant``): ``preserve`` keeps the mask and perturbs the rest; ``delete`` perturbs the mask;
+``dual`` plays both on one batch and adds the rewards.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from fep._checks import (
+    check_areas,
+    check_choice,
+    check_positive_float,
+    check_positive_int,
+    check_target,
+    check_target_range,
+    check_unit_interval,
+    check_video,
+)
+from fep.dct import FILTER_GAUSSIAN, frequency_response, idct3
+from fep.dct import modulate as dct_modulate
+from fep.explanation import Explanation
+from fep.model_state import frozen_model, guess_num_classes, model_device
+from fep.objectives import REWARDS, area_loss, area_reference, core_loss
+from fep.objectives import reward as reward_of
+from fep.perturbation import PERTURBATIONS, Perturbation, mask_grid, upsample_mask
+
+__all__ = [
+    "METHOD_EP2D",
+    "METHOD_EP3D",
+    "METHOD_STEP",
+    "METHOD_FEP",
+    "METHODS",
+    "VARIANT_PRESERVE",
+    "VARIANT_DELETE",
+    "VARIANT_DUAL",
+    "VARIANTS",
+    "OPTIMIZERS",
+    "MODULATE_REWARD",
+    "MODULATE_ENERGY",
+    "WHERE_GRADIENT",
+    "WHERE_UPDATE",
+    "WHERE_PARAMETRIZATION",
+    "SCHEDULE_LINEAR",
+    "extremal_perturbation",
+    "FEP",
+]
+
+METHOD_EP2D, METHOD_EP3D, METHOD_STEP, METHOD_FEP = "ep2d", "ep3d", "step", "fep"
+METHODS = (METHOD_EP2D, METHOD_EP3D, METHOD_STEP, METHOD_FEP)
+VARIANT_PRESERVE, VARIANT_DELETE, VARIANT_DUAL = "preserve", "delete", "dual"
+VARIANTS = (VARIANT_PRESERVE, VARIANT_DELETE, VARIANT_DUAL)
+OPTIMIZERS = ("sgd", "adam")
+MODULATE_REWARD, MODULATE_ENERGY = "reward", "energy"
+WHERE_GRADIENT, WHERE_UPDATE, WHERE_PARAMETRIZATION = "gradient", "update", "parametrization"
+SCHEDULE_LINEAR = "linear"
+
+# TorchRay's area weight: 300, times 1.0035 per iteration for 800 iterations.
+AREA_WEIGHT = 300.0
+AREA_WEIGHT_FINAL = 300.0 * 1.0035**800
+DEFAULT_LR = {"sgd": 0.1, "adam": 0.05}
+
+Schedule = Callable[[int, int], tuple[float, float]]
+
+
+def _cutoff_schedule(schedule, temporal_cutoff: float, spatial_cutoff: float) -> Schedule:
+    if schedule is None:
+        return lambda i, n: (temporal_cutoff, spatial_cutoff)
+    if schedule == SCHEDULE_LINEAR:
+
+        def linear(i: int, n: int) -> tuple[float, float]:
+            progress = min(1.0, i / max(1.0, 0.5 * n))
+            return tuple(c * (0.25 + 0.75 * progress) for c in (temporal_cutoff, spatial_cutoff))
+
+        return linear
+    if callable(schedule):
+        return schedule
+    raise ValueError(
+        f"Unknown schedule {schedule!r}; pass None, 'linear' or a function (iteration, iterations) -> "
+        "(temporal_cutoff, spatial_cutoff)."
+    )
+
+
+def extremal_perturbation(
+    model: torch.nn.Module,
+    video: torch.Tensor,
+    target,
+    *,
+    method: str = METHOD_FEP,
+    areas=(0.05, 0.1, 0.2),
+    variant: str = VARIANT_PRESERVE,
+    reward: str = "simple",
+    perturbation: str = "blur",
+    iterations: int = 300,
+    lr: float | None = None,
+    optimizer: str = "sgd",
+    momentum: float = 0.9,
+    mask_step: int = 7,
+    init: float = 1.0,
+    area_weight: float = AREA_WEIGHT,
+    area_weight_final: float = AREA_WEIGHT_FINAL,
+    temporal_cutoff: float = 0.25,
+    spatial_cutoff: float = 0.25,
+    filter: str = FILTER_GAUSSIAN,
+    filter_order: int = 2,
+    modulate: str | None = None,
+    where: str = WHERE_GRADIENT,
+    preserve_norm: bool | None = None,
+    schedule: str | Schedule | None = None,
+    core_weight: float | None = None,
+    core_start: int | None = None,
+    core_frames: int = 7,
+    core_size: int = 11,
+    jitter: bool = True,
+    num_levels: int = 8,
+    max_blur: float = 20.0,
+    seed: int = 0,
+    progress: bool = True,
+    callback: Callable[[int, torch.Tensor, dict], None] | None = None,
+    callback_every: int = 1,
+) -> Explanation:
+    r"""Find the spatiotemporal region of a clip that a video classifier needs (see module docstring).
+
+    Args:
+        model: classifier mapping ``(B, C, T, H, W)`` (or ``(B, C, H, W)`` for images) to logits
+            ``(B, K)``. Returned exactly as it was (``requires_grad``, train/eval mode).
+        video: ``(N, C, T, H, W)`` clips normalised as the model expects, or ``(N, C, H, W)`` images
+            (explained as one-frame videos). All N clips and all areas are optimised in one batch.
+        target: class index, or one index per clip (list or 1-D tensor).
+        method: ``"ep2d"``, ``"ep3d"``, ``"step"`` or ``"fep"``.
+        areas: fractions of the clip (of each frame for ``ep2d``) to keep, each in (0, 1).
+        variant: ``"preserve"``, ``"delete"`` or ``"dual"``.
+        reward: ``"simple"``, ``"contrastive"`` or ``"logprob"`` (:mod:`fep.objectives`).
+        perturbation: ``"blur"`` (per-frame Gaussian pyramid) or ``"fade"`` (to zero).
+        iterations: optimiser steps.
+        lr: learning rate (default 0.1 for SGD, 0.05 for Adam).
+        optimizer: ``"sgd"`` (momentum with equal dampening, as TorchRay) or ``"adam"``.
+        momentum: SGD momentum (and dampening).
+        mask_step: pixels per mask-grid cell (TorchRay: 7).
+        init: initial mask value (1 = keep everything).
+        area_weight, area_weight_final: the area weight grows geometrically between these.
+        temporal_cutoff, spatial_cutoff: F-EP cutoffs in [0, 1] (1 = no modulation).
+        filter: ``"ideal"``, ``"gaussian"`` or ``"butterworth"``; ``filter_order`` for Butterworth.
+        modulate: ``"reward"`` (the model's gradient only; default with ``where="gradient"``) or
+            ``"energy"`` (the whole gradient; required by the other ``where`` modes).
+        where: ``"gradient"``, ``"update"`` or ``"parametrization"``.
+        preserve_norm: rescale the modulated gradient (or update) to its original norm per mask
+            (default True for ``where="gradient"``, False otherwise; not available with
+            ``"parametrization"``).
+        schedule: None (fixed cutoffs), ``"linear"`` (coarse to fine) or
+            ``f(iteration, iterations) -> (temporal_cutoff, spatial_cutoff)``.
+        core_weight: STEP core-loss weight (default 300 for ``step``, 0 otherwise; set it to
+            combine F-EP with the STEP loss).
+        core_start: iteration at which the core loss switches on (default ``iterations // 20``,
+            Li et al.'s 100 of 2000).
+        core_frames, core_size: ellipsoid kernel extent in frames and pixels (Li et al.: 7, 11).
+        jitter: flip the masked clips horizontally on even iterations (TorchRay).
+        num_levels, max_blur: perturbation pyramid (TorchRay: 8 levels, sigma 20).
+        seed: seeds torch's RNG inside the call (the global RNG state is restored afterwards).
+        progress: show a tqdm progress bar with the energy.
+        callback: ``callback(iteration, masks, history)`` every ``callback_every`` iterations, with
+            ``masks`` ``(N, A, T, H, W)`` detached and ``history`` a dict of detached tensors
+            ``(iterations so far, N, A)`` (views: copy them to keep them).
+        callback_every: how often to call ``callback``.
+
+    Returns:
+        :class:`~fep.explanation.Explanation` with ``masks`` ``(N, A, T, H, W)``.
+
+    Raises:
+        TypeError, ValueError: for bad input, before the optimisation starts.
+
+    Examples::
+
+        >>> from fep.explain import extremal_perturbation
+        >>> result = extremal_perturbation(model, video, target=3, method="fep", areas=(0.1,))
+        >>> result.masks.shape      # (1, 1, 16, 112, 112)
+        >>> result.saliency.shape   # (1, 16, 112, 112)
+    """
+    started = time.perf_counter()
+    settings = {
+        k: v for k, v in locals().items() if k not in ("model", "video", "target", "callback", "started")
+    }
+
+    # ---- validation: everything that can be checked without the model ----
+    check_choice("method", method, METHODS)
+    check_choice("variant", variant, VARIANTS)
+    check_choice("reward", reward, REWARDS)
+    check_choice("perturbation", perturbation, PERTURBATIONS)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    check_choice("where", where, (WHERE_GRADIENT, WHERE_UPDATE, WHERE_PARAMETRIZATION))
+    if modulate is None:
+        modulate = MODULATE_REWARD if where == WHERE_GRADIENT else MODULATE_ENERGY
+    check_choice("modulate", modulate, (MODULATE_REWARD, MODULATE_ENERGY))
+    if where != WHERE_GRADIENT and modulate == MODULATE_REWARD:
+        raise ValueError(
+            f"where={where!r} filters the whole step, not the reward gradient alone; "
+            "pass modulate='energy' or use where='gradient'."
+        )
+    if preserve_norm is None:
+        preserve_norm = where == WHERE_GRADIENT
+    if preserve_norm and where == WHERE_PARAMETRIZATION:
+        raise ValueError(
+            "preserve_norm has no meaning with where='parametrization'; pass preserve_norm=False."
+        )
+    areas = check_areas(areas)
+    check_positive_int("iterations", iterations)
+    check_positive_int("mask_step", mask_step)
+    check_positive_int("callback_every", callback_every)
+    lr = check_positive_float("lr", DEFAULT_LR[optimizer] if lr is None else lr)
+    check_unit_interval("momentum", momentum)
+    check_unit_interval("init", init)
+    check_positive_float("area_weight", area_weight)
+    check_positive_float("area_weight_final", area_weight_final)
+    # Building one response validates cutoffs, filter and order with their own messages.
+    frequency_response((1, 1, 1), filter, temporal_cutoff, spatial_cutoff, filter_order)
+    cutoffs_at = _cutoff_schedule(schedule, float(temporal_cutoff), float(spatial_cutoff))
+    if core_weight is None:
+        core_weight = 300.0 if method == METHOD_STEP else 0.0
+    if core_weight < 0:
+        raise ValueError(f"core_weight must be >= 0, got {core_weight}.")
+    core_start = iterations // 20 if core_start is None else int(core_start)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable, got {type(callback).__name__}.")
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    is_image = isinstance(video, torch.Tensor) and video.ndim == 4
+    video = check_video(video)
+    n_clips, channels, frames, height, width = video.shape
+    targets = check_target(target, n_clips)
+    guessed_classes = guess_num_classes(model)
+    if guessed_classes is not None:
+        check_target_range(targets, guessed_classes)
+    device = model_device(model)
+    if device is not None and device != video.device:
+        raise ValueError(
+            f"The model is on {device} but the video is on {video.device}; move one of them, "
+            f"e.g. video.to('{device}')."
+        )
+    settings.update(
+        areas=list(areas),
+        modulate=modulate,
+        preserve_norm=preserve_norm,
+        lr=lr,
+        core_weight=core_weight,
+        core_start=core_start,
+        schedule=schedule if schedule is None or isinstance(schedule, str) else "custom",
+    )
+
+    def run_model(clips: torch.Tensor) -> torch.Tensor:
+        logits = model(clips[:, :, 0] if is_image else clips)
+        if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != clips.shape[0]:
+            shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+            raise ValueError(
+                f"The model returned {shape} for a batch of {clips.shape[0]} clips; fep needs logits of "
+                "shape (batch, num_classes) — wrap the model so that it returns them."
+            )
+        return logits
+
+    n_areas = len(areas)
+    rng_devices = [video.device] if video.device.type == "cuda" else []
+    with frozen_model(model), torch.random.fork_rng(devices=rng_devices), torch.enable_grad():
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            clean_logits = run_model(video)
+        check_target_range(targets, clean_logits.shape[1])
+        model_calls = 1
+
+        target_t = torch.tensor(targets, device=video.device)
+        batch_targets = target_t[:, None].expand(n_clips, n_areas).reshape(-1)
+        pert = Perturbation(video, perturbation, num_levels, max_blur)
+        grid_h, grid_w = mask_grid(height, width, mask_step)
+        per_frame = method == METHOD_EP2D
+        reference = area_reference(
+            areas, height * width if per_frame else frames * height * width, video.device, video.dtype
+        )
+        # Fixed random tie-breaking for the area sort (see fep.objectives.area_loss).
+        tiebreak = 1e-6 * torch.rand((1, 1, frames, height, width), device=video.device, dtype=video.dtype)
+        growth = (area_weight_final / area_weight) ** (1.0 / max(1, iterations - 1))
+
+        base = torch.full(
+            (n_clips, n_areas, frames, grid_h, grid_w), float(init), device=video.device, dtype=video.dtype
+        )
+        if where == WHERE_PARAMETRIZATION:
+            leaf = torch.zeros_like(base, requires_grad=True)  # DCT coefficients C
+        else:
+            leaf = base.clone().requires_grad_(True)  # P itself
+        if optimizer == "sgd":
+            opt = torch.optim.SGD([leaf], lr=lr, momentum=momentum, dampening=momentum)
+        else:
+            opt = torch.optim.Adam([leaf], lr=lr)
+
+        responses: dict[tuple[float, float], torch.Tensor] = {}
+
+        def response_for(ct: float, cs: float) -> torch.Tensor | None:
+            if method != METHOD_FEP or (ct >= 1.0 and cs >= 1.0):
+                return None  # identity: F-EP with cutoffs 1 is exactly 3D-EP
+            key = (round(ct, 6), round(cs, 6))
+            if key not in responses:
+                responses[key] = frequency_response(
+                    (frames, grid_h, grid_w),
+                    filter,
+                    min(1.0, ct),
+                    min(1.0, cs),
+                    filter_order,
+                    dtype=video.dtype,
+                    device=video.device,
+                )
+            return responses[key]
+
+        def params_now(response: torch.Tensor | None) -> torch.Tensor:
+            if where != WHERE_PARAMETRIZATION:
+                return leaf
+            coeffs = leaf if response is None else leaf * response.sqrt()
+            return (base + idct3(coeffs)).clamp(0, 1)
+
+        # Preallocated so recording a step is one copy, with no host sync and no growing lists.
+        history = {
+            k: torch.zeros(iterations, n_clips, n_areas, device=video.device, dtype=video.dtype)
+            for k in ("reward", "area_loss", "smoothness_loss", "energy")
+        }
+        bar = tqdm(range(iterations), desc=method, disable=not progress, leave=False)
+        for i in bar:
+            response = response_for(*cutoffs_at(i, iterations))
+            mask = upsample_mask(params_now(response), (height, width), mask_step)
+            if variant == VARIANT_DUAL:
+                clips = torch.cat([pert.apply(mask), pert.apply(1 - mask)], dim=1)
+            else:
+                clips = pert.apply(1 - mask if variant == VARIANT_DELETE else mask)
+            clips = clips.reshape(-1, channels, frames, height, width)
+            if jitter and i % 2 == 0:
+                clips = clips.flip(-1)
+            logits = run_model(clips)
+            model_calls += 1
+            if variant == VARIANT_DUAL:
+                logits = logits.reshape(n_clips, 2, n_areas, -1)
+                kept = reward_of(logits[:, 0].reshape(-1, logits.shape[-1]), batch_targets, reward)
+                removed = reward_of(
+                    logits[:, 1].reshape(-1, logits.shape[-1]), batch_targets, reward, deleted=True
+                )
+                rewards = (kept + removed).reshape(n_clips, n_areas)
+            else:
+                rewards = reward_of(logits, batch_targets, reward, deleted=variant == VARIANT_DELETE)
+                rewards = rewards.reshape(n_clips, n_areas)
+            areas_l = area_loss(mask, reference, per_frame, tiebreak)
+            core_w = core_weight if (core_weight > 0 and i >= core_start) else 0.0
+            core = core_loss(mask, areas, core_frames, core_size) if core_w else torch.zeros_like(areas_l)
+            regular = area_weight * growth**i * areas_l + core_w * core
+            energy = regular - rewards
+
+            if response is None or where != WHERE_GRADIENT or modulate == MODULATE_ENERGY:
+                (grad,) = torch.autograd.grad(energy.sum(), leaf)
+                if response is not None and where == WHERE_GRADIENT:
+                    grad = dct_modulate(grad, response, preserve_norm)
+            else:
+                # Only the model's reward gradient is filtered; the area gradient is kept as it is.
+                (grad_regular,) = torch.autograd.grad(regular.sum(), leaf, retain_graph=True)
+                (grad_reward,) = torch.autograd.grad(-rewards.sum(), leaf)
+                grad = dct_modulate(grad_reward, response, preserve_norm) + grad_regular
+
+            leaf.grad = grad
+            before = leaf.detach().clone() if (where == WHERE_UPDATE and response is not None) else None
+            opt.step()
+            with torch.no_grad():
+                if before is not None:
+                    leaf.copy_(before + dct_modulate(leaf - before, response, preserve_norm))
+                if where != WHERE_PARAMETRIZATION:
+                    leaf.clamp_(0, 1)
+
+            for key, value in zip(history, (rewards, areas_l, core, energy), strict=True):
+                history[key][i] = value.detach()
+            if progress and (i % 10 == 0 or i == iterations - 1):
+                bar.set_postfix(energy=f"{energy.detach().mean().item():.3f}")
+            if callback is not None and (i % callback_every == 0 or i == iterations - 1):
+                callback(i, mask.detach(), {k: v[: i + 1] for k, v in history.items()})
+        bar.close()
+
+        with torch.no_grad():
+            masks = upsample_mask(
+                params_now(response_for(*cutoffs_at(iterations - 1, iterations))), (height, width), mask_step
+            ).clamp(0, 1)
+            kept_logits = run_model(pert.apply(masks).reshape(-1, channels, frames, height, width))
+            model_calls += 1
+            clean_prob = clean_logits.softmax(1).gather(1, target_t[:, None]).squeeze(1)
+            kept_prob = kept_logits.softmax(1).gather(1, batch_targets[:, None]).reshape(n_clips, n_areas)
+
+    return Explanation(
+        masks=masks.detach().float().cpu(),
+        areas=areas,
+        target=targets,
+        method=method,
+        history={k: v.float().cpu().numpy() for k, v in history.items()},
+        settings=settings,
+        scores={
+            "original_prob": clean_prob.float().cpu().numpy(),
+            "masked_prob": kept_prob.float().cpu().numpy(),
+        },
+        wall_time=time.perf_counter() - started,
+        model_calls=model_calls,
+    )
+
+
+class FEP:
+    """Captum-style wrapper: ``FEP(model).attribute(video, target=...)``.
+
+    Args:
+        model: the classifier to explain.
+        **defaults: any keyword of :func:`extremal_perturbation` (e.g. ``method="ep3d"``), used by
+            every :meth:`attribute` call unless overridden there.
+
+    Examples::
+
+        >>> explainer = FEP(model, areas=(0.1,), iterations=200)
+        >>> result = explainer.attribute(video, target=3)
+        >>> saliency = result.saliency   # (N, T, H, W)
+    """
+
+    def __init__(self, model: torch.nn.Module, **defaults) -> None:
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+        self.model = model
+        self.defaults = defaults
+
+    def attribute(self, inputs: torch.Tensor, target, **kwargs) -> Explanation:
+        """Explain ``inputs`` ``(N, C, T, H, W)`` for ``target``; see :func:`extremal_perturbation`."""
+        return extremal_perturbation(self.model, inputs, target, **{**self.defaults, **kwargs})

@@ -1,0 +1,322 @@
+"""The engine on tiny deterministic models (fep.testing): equivalences, smoothness, areas, state."""
+
+import numpy as np
+import pytest
+import torch
+
+from fep.dct import dct3
+from fep.explain import FEP, METHODS, extremal_perturbation
+from fep.explanation import Explanation
+from fep.perturbation import Perturbation
+from fep.testing import TinyImageNet
+
+FAST = dict(iterations=200, progress=False)
+
+
+class CountingModel(torch.nn.Module):
+    """Wraps a model and counts forward calls; optionally raises on call ``fail_at``."""
+
+    def __init__(self, inner, fail_at=None):
+        super().__init__()
+        self.inner, self.calls, self.fail_at = inner, 0, fail_at
+
+    def forward(self, x):
+        self.calls += 1
+        if self.fail_at is not None and self.calls >= self.fail_at:
+            raise RuntimeError("model failed midway")
+        return self.inner(x)
+
+
+def _high_share(masks, temporal=0.25, spatial=0.25):
+    """Share of DCT energy above the temporal and above the spatial cutoff, for masks (A, T, H, W)."""
+    energy = dct3(masks.double()).pow(2)
+    t, h, w = masks.shape[-3:]
+    nu_t = torch.arange(t) / t
+    ky, kx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    nu_s = torch.sqrt(ky**2 + kx**2) / np.hypot(h, w)
+    total = energy.sum()
+    return (energy[:, nu_t > temporal].sum() / total).item(), (
+        energy[..., nu_s > spatial].sum() / total
+    ).item()
+
+
+def _temporal_difference(masks):
+    return (masks[:, 1:] - masks[:, :-1]).abs().mean().item()
+
+
+def test_fep_with_cutoffs_one_is_exactly_ep3d(detector, square_clip):
+    video, _ = square_clip
+    ep3d = extremal_perturbation(
+        detector, video, 0, method="ep3d", areas=(0.1,), iterations=60, progress=False
+    )
+    fep = extremal_perturbation(
+        detector,
+        video,
+        0,
+        method="fep",
+        areas=(0.1,),
+        iterations=60,
+        progress=False,
+        temporal_cutoff=1.0,
+        spatial_cutoff=1.0,
+    )
+    assert (fep.masks - ep3d.masks).abs().max() <= 1e-6
+    assert not torch.equal(ep3d.masks, torch.ones_like(ep3d.masks))  # it did optimise
+
+
+def test_fep_masks_are_smoother_than_ep3d(detector, square_clip):
+    video, _ = square_clip
+    kwargs = dict(areas=(0.0625, 0.125), **FAST)
+    ep3d = extremal_perturbation(detector, video, 0, method="ep3d", **kwargs).masks[0]
+    fep = extremal_perturbation(detector, video, 0, method="fep", **kwargs).masks[0]
+    ep3d_t, ep3d_s = _high_share(ep3d)
+    fep_t, fep_s = _high_share(fep)
+    assert fep_t < ep3d_t
+    assert fep_s < ep3d_s
+    assert _temporal_difference(fep) < _temporal_difference(ep3d)
+
+
+@pytest.mark.parametrize("method", ["ep3d", "fep", "step"])
+def test_share_above_half_matches_each_area(detector, square_clip, method):
+    video, _ = square_clip
+    areas = (0.0625, 0.125, 0.25)
+    masks = extremal_perturbation(detector, video, 0, method=method, areas=areas, **FAST).masks[0]
+    for mask, area in zip(masks, areas, strict=True):
+        assert abs((mask > 0.5).float().mean().item() - area) <= 0.05, (method, area)
+
+
+def test_ep2d_matches_the_area_in_every_frame(detector, square_clip):
+    video, _ = square_clip
+    areas = (0.125, 0.25)
+    masks = extremal_perturbation(detector, video, 0, method="ep2d", areas=areas, **FAST).masks[0]
+    for mask, area in zip(masks, areas, strict=True):
+        per_frame = (mask > 0.5).float().mean(dim=(1, 2))
+        assert (per_frame - area).abs().max().item() <= 0.05, per_frame
+
+
+def test_preserved_mask_beats_random_masks_of_the_same_area(detector, square_clip):
+    video, truth = square_clip
+    result = extremal_perturbation(detector, video, 0, method="fep", areas=(0.125,), **FAST)
+    found = (result.masks[0, 0] > 0.5).float()
+    pert = Perturbation(video, "blur")
+
+    def prob(mask):
+        with torch.no_grad():
+            return detector(pert.apply(mask[None, None])[0]).softmax(1)[0, 0].item()
+
+    gen = torch.Generator().manual_seed(0)
+    random_probs = []
+    for _ in range(5):
+        order = torch.randperm(found.numel(), generator=gen)
+        rand = torch.zeros(found.numel())
+        rand[order[: int(found.sum())]] = 1
+        random_probs.append(prob(rand.reshape(found.shape)))
+    assert prob(found) > np.mean(random_probs) + 0.1
+    # And the evidence it found is the square.
+    assert found[truth].mean() > 0.3
+
+
+def test_same_seed_same_masks_and_global_rng_untouched(tiny_net):
+    video = torch.rand(1, 3, 4, 16, 16, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    a = extremal_perturbation(tiny_net, video, 1, areas=(0.2,), iterations=15, progress=False, seed=5)
+    after = torch.rand(3)
+    b = extremal_perturbation(tiny_net, video, 1, areas=(0.2,), iterations=15, progress=False, seed=5)
+    assert torch.equal(a.masks, b.masks)
+    assert torch.equal(after, expected_next)
+
+
+def test_parametrization_equals_gradient_modulation_for_sgd_without_clamping(tiny_net):
+    video = torch.rand(1, 3, 8, 21, 21, generator=torch.Generator().manual_seed(2))
+    common = dict(
+        method="fep",
+        areas=(0.3,),
+        iterations=12,
+        lr=1e-3,
+        init=0.5,
+        progress=False,
+        modulate="energy",
+        preserve_norm=False,
+        temporal_cutoff=0.3,
+        spatial_cutoff=0.4,
+    )
+    grad_mode = extremal_perturbation(tiny_net, video, 2, where="gradient", **common)
+    param_mode = extremal_perturbation(tiny_net, video, 2, where="parametrization", **common)
+    assert 0.01 < grad_mode.masks.min() and grad_mode.masks.max() < 0.99  # clamp never acted
+    torch.testing.assert_close(param_mode.masks, grad_mode.masks, atol=1e-5, rtol=0)
+    ep3d = extremal_perturbation(tiny_net, video, 2, **{**common, "method": "ep3d"})
+    assert (ep3d.masks - grad_mode.masks).abs().max() > 1e-4  # and modulation did change something
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(where="update"),
+        dict(optimizer="adam"),
+        dict(schedule="linear"),
+        dict(modulate="energy"),
+        dict(filter="ideal"),
+        dict(filter="butterworth", filter_order=3),
+        dict(preserve_norm=False),
+        dict(core_weight=100.0),
+    ],
+)
+def test_design_options_run_and_change_the_result(detector, square_clip, options):
+    video, _ = square_clip
+    base = extremal_perturbation(detector, video, 0, areas=(0.1,), iterations=40, progress=False)
+    other = extremal_perturbation(detector, video, 0, areas=(0.1,), iterations=40, progress=False, **options)
+    assert other.masks.shape == base.masks.shape
+    assert not torch.equal(other.masks, base.masks)
+    assert other.settings["iterations"] == 40
+
+
+@pytest.mark.parametrize("variant", ["preserve", "delete", "dual"])
+@pytest.mark.parametrize("reward", ["simple", "contrastive", "logprob"])
+def test_variants_and_rewards_batch_clips_and_areas(tiny_net, variant, reward):
+    video = torch.rand(2, 3, 4, 16, 16, generator=torch.Generator().manual_seed(3))
+    model = CountingModel(tiny_net)
+    result = extremal_perturbation(
+        model,
+        video,
+        [0, 3],
+        areas=(0.1, 0.3),
+        variant=variant,
+        reward=reward,
+        perturbation="fade" if reward == "logprob" else "blur",
+        iterations=5,
+        progress=False,
+    )
+    assert result.masks.shape == (2, 2, 4, 16, 16)
+    assert result.saliency.shape == (2, 4, 16, 16)
+    assert result.history["energy"].shape == (5, 2, 2)
+    assert np.isfinite(result.history["reward"]).all()
+    assert model.calls == result.model_calls == 5 + 2  # one batched call per iteration + clean + final
+    assert result.target == [0, 3]
+
+
+def test_image_input_is_a_one_frame_video():
+    model = TinyImageNet()
+    image = torch.rand(1, 3, 28, 28)
+    result = extremal_perturbation(model, image, 1, areas=(0.2,), iterations=5, progress=False)
+    assert result.masks.shape == (1, 1, 1, 28, 28)
+
+
+def test_history_callback_and_progress(tiny_net, capsys):
+    video = torch.rand(1, 3, 4, 16, 16)
+    seen = []
+
+    def callback(i, masks, history):
+        seen.append((i, masks.shape, history["energy"].shape))
+
+    result = extremal_perturbation(
+        tiny_net,
+        video,
+        0,
+        areas=(0.1, 0.2),
+        iterations=10,
+        callback=callback,
+        callback_every=4,
+        progress=False,
+    )
+    assert [s[0] for s in seen] == [0, 4, 8, 9]
+    assert seen[1][1] == (1, 2, 4, 16, 16) and seen[1][2] == (5, 1, 2)
+    assert set(result.history) == {"reward", "area_loss", "smoothness_loss", "energy"}
+    assert capsys.readouterr().err == ""
+    extremal_perturbation(tiny_net, video, 0, areas=(0.1,), iterations=3, progress=True)
+    assert "fep" in capsys.readouterr().err
+
+
+def test_model_is_returned_as_it_was_even_when_the_call_raises(tiny_net):
+    tiny_net.train()
+    tiny_net.head.weight.requires_grad_(False)
+    tiny_net.features[0].weight.grad = torch.ones_like(tiny_net.features[0].weight)
+    before = ([p.requires_grad for p in tiny_net.parameters()], [m.training for m in tiny_net.modules()])
+    hooks = (len(tiny_net._forward_hooks), len(tiny_net._backward_hooks))
+    video = torch.rand(1, 3, 4, 16, 16)
+    extremal_perturbation(tiny_net, video, 0, areas=(0.1,), iterations=3, progress=False)
+    failing = CountingModel(tiny_net, fail_at=3)
+    with pytest.raises(RuntimeError, match="midway"):
+        extremal_perturbation(failing, video, 0, areas=(0.1,), iterations=10, progress=False)
+
+    def stop(i, masks, history):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        extremal_perturbation(tiny_net, video, 0, areas=(0.1,), iterations=10, progress=False, callback=stop)
+    after = ([p.requires_grad for p in tiny_net.parameters()], [m.training for m in tiny_net.modules()])
+    assert after == before
+    assert (len(tiny_net._forward_hooks), len(tiny_net._backward_hooks)) == hooks
+    assert torch.equal(tiny_net.features[0].weight.grad, torch.ones_like(tiny_net.features[0].weight))
+    assert all(p.grad is None for name, p in tiny_net.named_parameters() if name != "features.0.weight")
+    assert torch.is_grad_enabled()
+
+
+GOOD = torch.rand(1, 3, 4, 16, 16)
+
+
+@pytest.mark.parametrize(
+    "video, target, options, error, message",
+    [
+        (torch.rand(3, 4, 16, 16)[0], 0, {}, ValueError, "shape \\(N, C, T, H, W\\)"),
+        (torch.rand(1, 1, 3, 4, 16, 16), 0, {}, ValueError, "shape \\(N, C, T, H, W\\)"),
+        (GOOD.numpy(), 0, {}, TypeError, "must be a torch.Tensor"),
+        ((GOOD * 255).to(torch.uint8), 0, {}, TypeError, "floating tensor"),
+        (GOOD.clone().index_fill_(2, torch.tensor([1]), float("nan")), 0, {}, ValueError, "NaN or Inf"),
+        (GOOD, 4, {}, ValueError, "Target 4 is out of range for a model with 4 classes"),
+        (GOOD, -1, {}, ValueError, "negative"),
+        (GOOD, [0, 1], {}, ValueError, "2 targets for 1 clips"),
+        (GOOD, 0.5, {}, TypeError, "class index"),
+        (GOOD, 0, dict(areas=(0.1, 1.0)), ValueError, "Area 1.0 is outside \\(0, 1\\)"),
+        (GOOD, 0, dict(areas=0.0), ValueError, "Area 0.0 is outside"),
+        (GOOD, 0, dict(areas=()), ValueError, "areas is empty"),
+        (GOOD, 0, dict(method="gradcam"), ValueError, "Unknown method 'gradcam'"),
+        (GOOD, 0, dict(variant="keep"), ValueError, "Unknown variant 'keep'"),
+        (GOOD, 0, dict(reward="prob"), ValueError, "Unknown reward 'prob'"),
+        (GOOD, 0, dict(filter="box"), ValueError, "Unknown filter 'box'"),
+        (GOOD, 0, dict(perturbation="noise"), ValueError, "Unknown perturbation 'noise'"),
+        (GOOD, 0, dict(temporal_cutoff=1.2), ValueError, "temporal_cutoff must lie in \\[0, 1\\]"),
+        (GOOD, 0, dict(iterations=0), ValueError, "iterations must be a positive integer"),
+        (GOOD, 0, dict(where="update", modulate="reward"), ValueError, "pass modulate='energy'"),
+        (GOOD, 0, dict(schedule="cosine"), ValueError, "Unknown schedule 'cosine'"),
+    ],
+)
+def test_bad_input_is_refused_before_any_model_call(tiny_net, video, target, options, error, message):
+    model = CountingModel(tiny_net)
+    with pytest.raises(error, match=message):
+        extremal_perturbation(model, video, target, progress=False, **options)
+    assert model.calls == 0
+
+
+def test_a_model_with_the_wrong_output_is_named(tiny_net):
+    class Features(torch.nn.Module):
+        def forward(self, x):
+            return x.mean(dim=(3, 4))
+
+    with pytest.raises(ValueError, match="logits of shape \\(batch, num_classes\\)"):
+        extremal_perturbation(Features(), GOOD, 0, progress=False, iterations=2)
+
+
+def test_captum_style_wrapper_and_save_load(tiny_net, tmp_path):
+    explainer = FEP(tiny_net, areas=(0.1, 0.2), iterations=5, progress=False)
+    result = explainer.attribute(GOOD, target=2, method="ep3d")
+    assert result.method == "ep3d" and result.masks.shape == (1, 2, 4, 16, 16)
+    path = result.save(tmp_path / "expl.npz")
+    assert [p.name for p in tmp_path.iterdir()] == ["expl.npz"]  # no temporary file left
+    back = Explanation.load(path)
+    assert torch.equal(back.masks, result.masks)
+    assert back.areas == result.areas and back.target == [2] and back.method == "ep3d"
+    assert back.settings == result.settings
+    np.testing.assert_array_equal(back.history["energy"], result.history["energy"])
+    np.testing.assert_array_equal(back.scores["masked_prob"], result.scores["masked_prob"])
+    assert back.model_calls == result.model_calls
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not an explanation saved by fep"):
+        Explanation.load(tmp_path / "bad.npz")
+    with pytest.raises(FileNotFoundError, match="No explanation file"):
+        Explanation.load(tmp_path / "missing.npz")
+
+
+def test_every_method_is_listed():
+    assert METHODS == ("ep2d", "ep3d", "step", "fep")
