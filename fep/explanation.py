@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,30 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["Explanation", "atomic_write"]
+from fep.atomic import atomic_write
 
-
-def atomic_write(path: str | os.PathLike, write) -> Path:
-    """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it into place.
-
-    A crash or kill midway leaves either the old file or none, never a partial one.
-    """
-    path = Path(path)
-    if not path.parent.exists():
-        raise FileNotFoundError(
-            f"Folder {path.parent} does not exist; create it first or choose another path."
-        )
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+__all__ = ["Explanation"]
 
 
 @dataclass
@@ -109,9 +87,7 @@ class Explanation:
         """Read a file written by :meth:`save` (``allow_pickle=False``: no code runs on load)."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(
-                f"No explanation file at {path}; check the path or save one with .save()."
-            )
+            raise FileNotFoundError(f"No explanation file at {path}; check the path or save one with .save().")
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
@@ -127,6 +103,4 @@ class Explanation:
                     model_calls=int(meta["model_calls"]),
                 )
         except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as err:
-            raise ValueError(
-                f"{path} is not an explanation saved by fep ({err}); re-create it with .save()."
-            ) from err
+            raise ValueError(f"{path} is not an explanation saved by fep ({err}); re-create it with .save().") from err

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["TinyVideoNet", "TinyImageNet", "moving_square_clip", "square_detector"]
+__all__ = ["TinyVideoNet", "TinyImageNet", "moving_square_clip", "square_detector", "same_weights"]
 
 
 class TinyVideoNet(nn.Module):
@@ -93,3 +93,9 @@ def moving_square_clip(
     video[0, 1][truth] = 0.1
     video[0, 2][truth] = 0.1
     return video, truth
+
+
+def same_weights(a: nn.Module, b: nn.Module) -> bool:
+    """True when two models hold bit-identical parameters and buffers under the same names."""
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)

@@ -1,0 +1,142 @@
+import json
+import shutil
+
+import pytest
+import torch
+import torchvision
+
+from fep import models
+from fep.models import (
+    TORCHVISION_MODELS,
+    CheckpointError,
+    ToyVideoNet,
+    WeightsNotFoundError,
+    categories,
+    check_input_size,
+    load_model,
+    preprocess,
+)
+from fep.testing import same_weights
+
+VALID_INPUT = {
+    "r3d_18": (2, 4, 32, 32),
+    "mc3_18": (1, 4, 32, 32),
+    "r2plus1d_18": (1, 4, 32, 32),
+    "s3d": (1, 13, 224, 224),
+    "mvit_v1_b": (1, 16, 224, 224),
+    "mvit_v2_s": (1, 16, 224, 224),
+    "swin3d_t": (1, 4, 64, 64),
+    "swin3d_s": (1, 2, 32, 32),
+    "swin3d_b": (1, 2, 32, 32),
+}
+
+
+@pytest.mark.parametrize("name", TORCHVISION_MODELS)
+def test_every_architecture_builds_offline_and_runs_at_a_valid_size(name):
+    model = load_model(name, weights=None)
+    assert not model.training
+    n, t, h, w = VALID_INPUT[name]
+    check_input_size(name, t, h, w)
+    with torch.no_grad():
+        logits = model(torch.rand(n, 3, t, h, w))
+    assert logits.shape == (n, 400)
+    assert len(categories(name)) == 400
+
+
+def test_missing_kinetics_weights_name_file_url_and_folder_and_leave_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    url = torchvision.models.get_model_weights("r2plus1d_18").DEFAULT.url
+    with pytest.raises(WeightsNotFoundError) as err:
+        load_model("r2plus1d_18")
+    message = str(err.value)
+    assert url in message and url.rsplit("/", 1)[1] in message and str(tmp_path / "hub" / "checkpoints") in message
+    assert list(tmp_path.iterdir()) == []  # no empty checkpoints folder, no partial file
+
+
+def test_kinetics_weights_load_from_the_hub_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    url = torchvision.models.get_model_weights("r3d_18").DEFAULT.url
+    folder = tmp_path / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    reference = torchvision.models.get_model("r3d_18", weights=None)
+    torch.save(reference.state_dict(), folder / url.rsplit("/", 1)[1])
+    loaded = load_model("r3d_18")
+    assert same_weights(loaded, reference)
+
+
+def test_explicit_checkpoints_corrupted_or_mismatched(tmp_path):
+    good = tmp_path / "toy.pt"
+    torch.save(ToyVideoNet().state_dict(), good)
+    assert isinstance(load_model("toy", weights=good), ToyVideoNet)
+    (tmp_path / "broken.pt").write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(CheckpointError, match="broken.pt is not a readable PyTorch checkpoint"):
+        load_model("toy", weights=tmp_path / "broken.pt")
+    torch.save(ToyVideoNet(width=8).state_dict(), tmp_path / "small.pt")
+    with pytest.raises(CheckpointError, match="small.pt does not fit toy"):
+        load_model("toy", weights=tmp_path / "small.pt")
+    torch.save({"epoch": 3}, tmp_path / "meta.pt")
+    with pytest.raises(CheckpointError, match="state dict of tensors"):
+        load_model("toy", weights=tmp_path / "meta.pt")
+    with pytest.raises(FileNotFoundError, match="No checkpoint at"):
+        load_model("toy", weights=tmp_path / "absent.pt")
+    with pytest.raises(ValueError, match="Unknown model 'resnet50'"):
+        load_model("resnet50")
+
+
+def test_shipped_toy_model_is_checked_against_its_card(tmp_path, monkeypatch):
+    model = load_model("toy")
+    assert isinstance(model, ToyVideoNet) and not model.training
+    copy = tmp_path / "data"
+    copy.mkdir()
+    shutil.copy(models.DATA_DIR / models.TOY_CARD, copy / models.TOY_CARD)
+    torch.save(ToyVideoNet().state_dict(), copy / models.TOY_WEIGHTS)  # not the shipped weights
+    monkeypatch.setattr(models, "DATA_DIR", copy)
+    with pytest.raises(CheckpointError, match="does not match the sha256"):
+        load_model("toy")
+    (copy / models.TOY_WEIGHTS).unlink()
+    with pytest.raises(WeightsNotFoundError, match="retrain"):
+        load_model("toy")
+
+
+def test_toy_model_size_and_random_init_is_reproducible():
+    assert sum(p.numel() for p in ToyVideoNet().parameters()) <= 300_000
+    a, b = load_model("toy", weights=None), load_model("toy", weights=None)
+    assert same_weights(a, b)
+    assert categories("toy") == ["moves right", "moves left", "moves down", "moves up"]
+
+
+def test_preprocess_uses_each_models_transforms():
+    frames = torch.rand(3, 16, 128, 171)
+    batch = preprocess(frames, "r2plus1d_18")
+    assert batch.shape == (1, 3, 16, 112, 112)
+    assert batch.mean().abs() < 1.5 and batch.min() < 0  # normalised, not in [0, 1]
+    assert preprocess(torch.rand(2, 3, 16, 240, 320), "s3d").shape == (2, 3, 16, 224, 224)
+    toy = preprocess(torch.rand(3, 16, 64, 80), "toy")
+    assert toy.shape == (1, 3, 16, 112, 112) and toy.min() >= 0 and toy.max() <= 1
+    with pytest.raises(ValueError, match="RGB frames"):
+        preprocess(torch.rand(16, 3, 112, 112), "toy")
+
+
+@pytest.mark.parametrize(
+    "name, size, message",
+    [
+        ("s3d", (12, 224, 224), "s3d needs at least 13 frames of 224x224"),
+        ("s3d", (16, 112, 112), "s3d needs at least 13 frames"),
+        ("mvit_v2_s", (8, 224, 224), "mvit_v2_s accepts only 16x224x224"),
+        ("mvit_v1_b", (16, 256, 256), "mvit_v1_b accepts only 16x224x224"),
+    ],
+)
+def test_invalid_input_sizes_are_named(name, size, message):
+    with pytest.raises(ValueError, match=message):
+        check_input_size(name, *size)
+
+
+def test_model_card_states_the_acceptance_numbers():
+    card = json.loads((models.DATA_DIR / models.TOY_CARD).read_text())
+    acc, chance = card["evaluation"]["accuracy"], card["evaluation"]["chance"]
+    assert acc["ordered"] >= 0.95
+    assert acc["distractors_removed"] >= 0.95
+    assert acc["shuffled_frames"] <= 1.5 * chance
+    assert acc["actor_removed"] <= 1.5 * chance
+    assert card["training"]["seconds"] <= 600
+    assert card["sha256"] == models.sha256_of(models.DATA_DIR / models.TOY_WEIGHTS)
