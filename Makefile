@@ -1,10 +1,10 @@
-# Two commands a newcomer needs: `make test` and `make lab`. Both set up .venv first.
+# The commands a newcomer needs: `make demo`, `make test`, `make lab`. Each sets up .venv first.
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.fep-installed
 
-.PHONY: setup test lab bench
+.PHONY: setup test lab demo bench
 
 setup: $(STAMP)
 
@@ -18,8 +18,13 @@ test: setup
 	$(VENV)/bin/ruff check fep tests benchmarks
 	$(PY) -m pytest
 
+# Re-running the demo replaces its own results/demo/ folder (--force); `fep demo` alone never overwrites.
+demo: setup
+	$(VENV)/bin/fep demo --force
+
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
 
 bench: setup
 	$(PY) benchmarks/bench_dct.py
+	$(PY) benchmarks/bench_explain.py

@@ -66,9 +66,7 @@ def measure(name, model, video, areas, iterations, repeats) -> dict:
         row[f"{method}_ratio"] = it / bare
     print(
         f"{name:12s} batch {len(areas)}x{tuple(video.shape[1:])}: bare {bare * 1e3:8.1f} ms | "
-        + " | ".join(
-            f"{m} {row[m + '_ms']:8.1f} ms = {row[m + '_ratio']:.2f}x" for m in ("fep", "ep3d", "step")
-        )
+        + " | ".join(f"{m} {row[m + '_ms']:8.1f} ms = {row[m + '_ratio']:.2f}x" for m in ("fep", "ep3d", "step"))
     )
     return row
 

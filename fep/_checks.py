@@ -48,9 +48,7 @@ def check_video(video: object) -> torch.Tensor:
             "e.g. with fep.models.preprocess or video.float() / 255."
         )
     if min(video.shape) < 1:
-        raise ValueError(
-            f"The video has an empty dimension: shape {tuple(video.shape)}; pass at least one frame."
-        )
+        raise ValueError(f"The video has an empty dimension: shape {tuple(video.shape)}; pass at least one frame.")
     if not torch.isfinite(video).all():
         raise ValueError("The video contains NaN or Inf values; clean or re-normalise it before explaining.")
     return video
@@ -68,9 +66,7 @@ def check_areas(areas: float | Iterable[float]) -> tuple[float, ...]:
         raise ValueError("areas is empty; pass at least one area fraction in (0, 1), e.g. areas=(0.1,).")
     for a in areas:
         if not 0.0 < a < 1.0 or math.isnan(a):
-            raise ValueError(
-                f"Area {a} is outside (0, 1); an area is the fraction of the clip to keep, e.g. 0.1."
-            )
+            raise ValueError(f"Area {a} is outside (0, 1); an area is the fraction of the clip to keep, e.g. 0.1.")
     return areas
 
 
@@ -104,22 +100,16 @@ def check_target(target: object, batch: int) -> list[int]:
     """Normalise ``target`` (int, sequence of ints, or integer tensor) to one class index per clip."""
     if isinstance(target, torch.Tensor):
         if target.is_floating_point() or target.ndim > 1:
-            raise TypeError(
-                f"target must be an int or a 1-D integer tensor, got {target.dtype} {tuple(target.shape)}."
-            )
+            raise TypeError(f"target must be an int or a 1-D integer tensor, got {target.dtype} {tuple(target.shape)}.")
         target = target.tolist()
     if isinstance(target, bool):
         raise TypeError("target must be a class index (int), got a bool.")
     if isinstance(target, int):
         target = [target] * batch
-    if not isinstance(target, (list, tuple)) or not all(
-        isinstance(t, int) and not isinstance(t, bool) for t in target
-    ):
+    if not isinstance(target, (list, tuple)) or not all(isinstance(t, int) and not isinstance(t, bool) for t in target):
         raise TypeError(f"target must be a class index or one index per clip, got {target!r}.")
     if len(target) != batch:
-        raise ValueError(
-            f"Got {len(target)} targets for {batch} clips; pass one target per clip or a single int."
-        )
+        raise ValueError(f"Got {len(target)} targets for {batch} clips; pass one target per clip or a single int.")
     for t in target:
         if t < 0:
             raise ValueError(f"Target {t} is negative; pass a class index between 0 and num_classes - 1.")

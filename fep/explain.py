@@ -212,9 +212,7 @@ def extremal_perturbation(
         >>> result.saliency.shape   # (1, 16, 112, 112)
     """
     started = time.perf_counter()
-    settings = {
-        k: v for k, v in locals().items() if k not in ("model", "video", "target", "callback", "started")
-    }
+    settings = {k: v for k, v in locals().items() if k not in ("model", "video", "target", "callback", "started")}
 
     # ---- validation: everything that can be checked without the model ----
     check_choice("method", method, METHODS)
@@ -234,9 +232,7 @@ def extremal_perturbation(
     if preserve_norm is None:
         preserve_norm = where == WHERE_GRADIENT
     if preserve_norm and where == WHERE_PARAMETRIZATION:
-        raise ValueError(
-            "preserve_norm has no meaning with where='parametrization'; pass preserve_norm=False."
-        )
+        raise ValueError("preserve_norm has no meaning with where='parametrization'; pass preserve_norm=False.")
     areas = check_areas(areas)
     check_positive_int("iterations", iterations)
     check_positive_int("mask_step", mask_step)
@@ -268,8 +264,7 @@ def extremal_perturbation(
     device = model_device(model)
     if device is not None and device != video.device:
         raise ValueError(
-            f"The model is on {device} but the video is on {video.device}; move one of them, "
-            f"e.g. video.to('{device}')."
+            f"The model is on {device} but the video is on {video.device}; move one of them, e.g. video.to('{device}')."
         )
     settings.update(
         areas=list(areas),
@@ -369,9 +364,7 @@ def extremal_perturbation(
             if variant == VARIANT_DUAL:
                 logits = logits.reshape(n_clips, 2, n_areas, -1)
                 kept = reward_of(logits[:, 0].reshape(-1, logits.shape[-1]), batch_targets, reward)
-                removed = reward_of(
-                    logits[:, 1].reshape(-1, logits.shape[-1]), batch_targets, reward, deleted=True
-                )
+                removed = reward_of(logits[:, 1].reshape(-1, logits.shape[-1]), batch_targets, reward, deleted=True)
                 rewards = (kept + removed).reshape(n_clips, n_areas)
             else:
                 rewards = reward_of(logits, batch_targets, reward, deleted=variant == VARIANT_DELETE)

@@ -77,9 +77,7 @@ class Perturbation:
         >>> masked = pert.apply(masks)   # masks (N, A, T, H, W) -> (N, A, C, T, H, W)
     """
 
-    def __init__(
-        self, video: torch.Tensor, kind: str = BLUR_PERTURBATION, num_levels: int = 8, max_blur: float = 20.0
-    ):
+    def __init__(self, video: torch.Tensor, kind: str = BLUR_PERTURBATION, num_levels: int = 8, max_blur: float = 20.0):
         check_choice("perturbation", kind, PERTURBATIONS)
         if not isinstance(num_levels, int) or num_levels < 2:
             raise ValueError(f"num_levels must be an integer >= 2, got {num_levels!r}.")

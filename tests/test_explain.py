@@ -35,9 +35,7 @@ def _high_share(masks, temporal=0.25, spatial=0.25):
     ky, kx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
     nu_s = torch.sqrt(ky**2 + kx**2) / np.hypot(h, w)
     total = energy.sum()
-    return (energy[:, nu_t > temporal].sum() / total).item(), (
-        energy[..., nu_s > spatial].sum() / total
-    ).item()
+    return (energy[:, nu_t > temporal].sum() / total).item(), (energy[..., nu_s > spatial].sum() / total).item()
 
 
 def _temporal_difference(masks):
@@ -46,9 +44,7 @@ def _temporal_difference(masks):
 
 def test_fep_with_cutoffs_one_is_exactly_ep3d(detector, square_clip):
     video, _ = square_clip
-    ep3d = extremal_perturbation(
-        detector, video, 0, method="ep3d", areas=(0.1,), iterations=60, progress=False
-    )
+    ep3d = extremal_perturbation(detector, video, 0, method="ep3d", areas=(0.1,), iterations=60, progress=False)
     fep = extremal_perturbation(
         detector,
         video,

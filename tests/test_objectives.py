@@ -14,9 +14,7 @@ def test_rewards_on_hand_made_logits():
     torch.testing.assert_close(reward(logits, target, "contrastive"), torch.tensor([1.0, -2.0]))
     p = logits.softmax(1)
     torch.testing.assert_close(reward(logits, target, "logprob"), torch.log(p[[0, 1], [0, 2]]))
-    torch.testing.assert_close(
-        reward(logits, target, "logprob", deleted=True), torch.log1p(-p[[0, 1], [0, 2]])
-    )
+    torch.testing.assert_close(reward(logits, target, "logprob", deleted=True), torch.log1p(-p[[0, 1], [0, 2]]))
 
 
 def test_area_loss_zero_for_a_binary_mask_of_the_right_area():

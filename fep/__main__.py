@@ -1,0 +1,5 @@
+import sys
+
+from fep.cli import main
+
+sys.exit(main())

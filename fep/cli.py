@@ -1,0 +1,330 @@
+"""The ``fep`` command line (also ``python -m fep``).
+
+Subcommands:
+
+- ``fep demo``: explain a bundled sample clip with the toy model by F-EP and by 3D-EP and write
+  ``results/demo/`` (masks, overlay GIF and mp4, a side-by-side PNG, summary.json).
+- ``fep explain VIDEO --model NAME``: the same outputs for any video and model.
+
+Any problem with the input (missing file, unknown model, bad option, existing output folder) ends with
+exit code 2 and one line on stderr, and leaves no partial output: results are assembled in a hidden
+folder beside the destination and moved into place only when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from fep.atomic import atomic_write
+from fep.explain import METHODS, extremal_perturbation
+from fep.metrics import high_frequency_share, temporal_difference
+
+__all__ = ["main", "output_folder"]
+
+METHOD_LABELS = {"fep": "F-EP", "ep3d": "3D-EP", "ep2d": "2D-EP", "step": "STEP"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit code 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _areas(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers, e.g. 0.05,0.1") from None
+    if not values or not all(0 < v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"areas must be fractions in (0, 1), e.g. 0.05,0.1; got {text!r}")
+    return values
+
+
+@contextmanager
+def output_folder(out: Path, force: bool):
+    """Yield a hidden staging folder; on success it replaces ``out`` (only with ``force`` if ``out``
+    exists and is not empty). On failure nothing is left behind."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a folder; choose another --out.")
+    if out.exists() and any(out.iterdir()) and not force:
+        raise FileExistsError(
+            f"Output folder {out} already exists; pass --force to replace it or choose another --out."
+        )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as err:
+        raise PermissionError(f"Cannot write into {out.parent} ({err.strerror}); choose another --out.") from None
+    try:
+        yield staging
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            out.rename(old / out.name)
+            staging.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _evidence(mask: torch.Tensor) -> dict:
+    """Where a mask ``(T, H, W)`` keeps the clip: frames and bounding box of voxels above 0.5."""
+    kept = mask > 0.5
+    frames = [t for t in range(kept.shape[0]) if kept[t].any()]
+    if not frames:
+        return {"frames": [], "box_yxyx": None}
+    ys, xs = torch.nonzero(kept.any(dim=0), as_tuple=True)
+    return {
+        "frames": frames,
+        "peak_frame": int(kept.flatten(1).sum(1).argmax()),
+        "box_yxyx": [int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1],
+    }
+
+
+def _explain_and_write(
+    model,
+    video: torch.Tensor,
+    frames: torch.Tensor,
+    target: int,
+    class_name: str,
+    methods,
+    args,
+    out: Path,
+    extra: dict,
+    boxes=None,
+) -> dict:
+    """Run each method, then write masks, overlays, the comparison grid and summary.json into ``out``."""
+    from fep import viz
+
+    results, summary_methods = {}, {}
+    for method in methods:
+        result = extremal_perturbation(
+            model, video, target, method=method, areas=args.areas, iterations=args.iterations, progress=True
+        )
+        results[method] = result
+        result.save(out / f"{method}_masks.npz")
+        saliency = result.saliency[0] / len(result.areas)
+        high_t, high_s = high_frequency_share(saliency)
+        summary_methods[method] = {
+            "seconds": round(result.wall_time, 2),
+            "iterations": args.iterations,
+            "model_calls": result.model_calls,
+            "temporal_difference": round(float(temporal_difference(saliency)), 4),
+            "high_frequency_share": {"temporal": round(float(high_t), 4), "spatial": round(float(high_s), 4)},
+            "target_prob_kept": [round(float(p), 4) for p in result.scores["masked_prob"][0]],
+            "evidence_at_area": {str(a): _evidence(result.masks[0, i]) for i, a in enumerate(result.areas)},
+        }
+    first = methods[0]
+    viz.save_animation(frames, results[first].saliency[0], out / "overlay.gif", fps=args.fps)
+    viz.save_animation(frames, results[first].saliency[0], out / "overlay.mp4", fps=args.fps)
+    rows = {METHOD_LABELS.get(m, m): r.saliency[0] for m, r in results.items()}
+    title = f"target: {class_name} — saliency (sum of masks over areas {', '.join(map(str, args.areas))})"
+    viz.figure_png(viz.frame_grid(frames, rows, boxes=boxes, title=title), out / "comparison.png")
+    summary = {
+        **extra,
+        "target": {"index": target, "name": class_name},
+        "areas": list(args.areas),
+        "methods": summary_methods,
+        "files": sorted(p.name for p in out.iterdir()) + ["summary.json"],
+    }
+    atomic_write(out / "summary.json", lambda f: f.write((json.dumps(summary, indent=2) + "\n").encode()))
+    return summary
+
+
+def _report(summary: dict, out: Path) -> None:
+    predicted = summary["predicted"]
+    print(f"predicted: {predicted['name']} (class {predicted['index']}, p = {predicted['probability']:.3f})")
+    for method, info in summary["methods"].items():
+        area = str(summary["areas"][-1])
+        where = info["evidence_at_area"][area]
+        box = where["box_yxyx"]
+        place = (
+            "no region kept"
+            if box is None
+            else (
+                f"frames {where['frames'][0]}-{where['frames'][-1]} (peak {where['peak_frame']}), "
+                f"rows {box[0]}-{box[2]}, columns {box[1]}-{box[3]}"
+            )
+        )
+        print(
+            f"{METHOD_LABELS.get(method, method):6s} evidence at area {area}: {place}; "
+            f"temporal difference {info['temporal_difference']:.3f}; {info['seconds']:.1f} s"
+        )
+    for name in summary["files"]:
+        print(out / name)
+
+
+def _resolve_target(text: str, logits: torch.Tensor, names: list[str]) -> int:
+    if text == "auto":
+        return int(logits.argmax(1)[0])
+    if text.lstrip("-").isdigit():
+        index = int(text)
+        if not 0 <= index < logits.shape[1]:
+            raise ValueError(f"Target {index} is out of range for a model with {logits.shape[1]} classes.")
+        return index
+    lowered = [n.lower() for n in names]
+    if text.lower() in lowered:
+        return lowered.index(text.lower())
+    raise ValueError(f"Unknown class name {text!r}; pass an index or a name such as {names[0]!r}.")
+
+
+def _predict(model, video: torch.Tensor, names: list[str]) -> tuple[torch.Tensor, dict]:
+    with torch.no_grad():
+        logits = model(video)
+    probs = logits.softmax(1)[0]
+    index = int(probs.argmax())
+    return logits, {
+        "index": index,
+        "name": names[index] if index < len(names) else str(index),
+        "probability": float(probs[index]),
+    }
+
+
+def cmd_demo(args) -> int:
+    from fep.models import categories, load_model, preprocess
+    from fep.samples import load_sample
+
+    with output_folder(args.out, args.force) as staging:
+        clip, truth = load_sample(args.sample)
+        model = load_model("toy")
+        names = categories("toy")
+        video = preprocess(clip.frames, "toy")
+        logits, predicted = _predict(model, video, names)
+        target = predicted["index"]
+        extra = {
+            "command": "fep demo",
+            "video": clip.path,
+            "model": "toy",
+            "predicted": predicted,
+            "ground_truth": {"class": truth["class_name"], "evidence_frames": truth["evidence"].nonzero()[0].tolist()},
+        }
+        summary = _explain_and_write(
+            model,
+            video,
+            clip.frames,
+            target,
+            names[target],
+            ("fep", "ep3d"),
+            args,
+            staging,
+            extra,
+            boxes=truth["boxes"],
+        )
+    _report(summary, args.out)
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from fep.models import categories, check_input_size, load_model, preprocess
+    from fep.video import load_video
+
+    if not Path(args.video).is_file():
+        raise FileNotFoundError(f"No video file at {args.video}; check the path.")
+    with output_folder(args.out, args.force) as staging:
+        model = load_model(args.model, weights=args.weights or "default")
+        names = categories(args.model)
+        clip = load_video(args.video, num_frames=args.frames)
+        video = preprocess(clip.frames, args.model, size=args.size)
+        check_input_size(args.model, *video.shape[-3:])
+        logits, predicted = _predict(model, video, names)
+        target = _resolve_target(args.target, logits, names)
+        extra = {"command": "fep explain", "video": str(args.video), "model": args.model, "predicted": predicted}
+        display = (
+            torch.nn.functional.interpolate(
+                clip.frames.transpose(0, 1), size=video.shape[-2:], mode="bilinear", align_corners=False
+            )
+            .transpose(0, 1)
+            .clamp(0, 1)
+        )
+        summary = _explain_and_write(model, video, display, target, names[target], (args.method,), args, staging, extra)
+    _report(summary, args.out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="fep", description="Explain video classifiers with F-EP (frequency-based extremal perturbation)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(p: argparse.ArgumentParser, iterations: int, out: str) -> None:
+        p.add_argument(
+            "--areas", type=_areas, default=(0.05, 0.1), help="comma-separated area fractions (default 0.05,0.1)"
+        )
+        p.add_argument("--iterations", type=int, default=iterations, help=f"optimisation steps (default {iterations})")
+        p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
+        p.add_argument("--force", action="store_true", help="replace the output folder if it exists")
+        p.add_argument("--fps", type=float, default=8.0, help="frame rate of the overlay GIF/mp4 (default 8)")
+
+    demo = sub.add_parser(
+        "demo",
+        help="explain a bundled clip with the toy model by F-EP and 3D-EP",
+        description="Explain a bundled sample clip with the toy model by F-EP and by 3D-EP.",
+    )
+    demo.add_argument("--sample", type=int, default=0, help="which bundled sample clip (default 0)")
+    common(demo, 200, "results/demo")
+    demo.set_defaults(func=cmd_demo)
+
+    explain = sub.add_parser(
+        "explain",
+        help="explain any video with any supported model",
+        description="Explain a video file with a model and write masks, overlays and a summary.",
+    )
+    explain.add_argument("video", help="video file (mp4, avi, webm, ...)")
+    explain.add_argument(
+        "--model", required=True, help="toy, r3d_18, mc3_18, r2plus1d_18, s3d, mvit_v1_b, mvit_v2_s, swin3d_t/s/b"
+    )
+    explain.add_argument(
+        "--weights", help="checkpoint path (default: shipped toy weights / Kinetics-400 from the torch hub cache)"
+    )
+    explain.add_argument("--method", choices=METHODS, default="fep", help="explanation method (default fep)")
+    explain.add_argument("--target", default="auto", help="auto (predicted class), a class index or a class name")
+    explain.add_argument("--frames", type=int, default=16, help="frames sampled uniformly from the video (default 16)")
+    explain.add_argument("--size", type=int, default=None, help="input side in pixels (default: the model's own)")
+    common(explain, 200, "results/explain")
+    explain.set_defaults(func=cmd_explain)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 success, 2 bad input, 130 interrupted)."""
+    from fep.models import MODEL_NAMES
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if getattr(args, "iterations", 1) < 1:
+            parser.error(f"--iterations must be at least 1, got {args.iterations}")
+        if args.command == "explain" and args.model not in MODEL_NAMES:
+            parser.error(f"unknown model {args.model!r}; choose one of {', '.join(MODEL_NAMES)}")
+    except SystemExit as stop:  # argparse exits on --help and on usage errors
+        return int(stop.code or 0)
+    started = time.perf_counter()
+    try:
+        code = args.func(args)
+    except (ValueError, TypeError, OSError) as err:  # FileNotFound/Exists, Permission, Video/Checkpoint errors
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"fep: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fep: interrupted; no output was written.", file=sys.stderr)
+        return 130
+    print(f"done in {time.perf_counter() - started:.0f} s")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

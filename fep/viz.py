@@ -1,0 +1,298 @@
+"""Pictures of explanations: overlays, frame grids, animations, DCT spectra and optimisation history.
+
+Every plotting function builds a :class:`matplotlib.figure.Figure` directly (not through
+``pyplot``), so nothing is left open in pyplot's registry however often it is called; Jupyter shows a
+returned figure as an image. Saliency maps are drawn with one colour scale across all frames of a row,
+so a brighter frame really is more salient.
+
+Examples::
+
+    >>> from fep import viz
+    >>> fig = viz.frame_grid(clip.frames, {"F-EP": result.saliency[0]}, boxes=truth["boxes"])
+    >>> fig.savefig("grid.png")
+    >>> viz.save_animation(clip.frames, result.saliency[0], "overlay.gif", fps=8)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from fep.atomic import atomic_write
+from fep.dct import dct3
+
+__all__ = [
+    "overlay_frames",
+    "frame_grid",
+    "overlay",
+    "save_animation",
+    "animation_html",
+    "spectrum_profile",
+    "plot_spectrum",
+    "plot_history",
+    "figure_png",
+]
+
+
+def _numpy(x) -> np.ndarray:
+    return x.detach().cpu().float().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)
+
+
+def _rgb_frames(video) -> np.ndarray:
+    """``(3, T, H, W)`` or ``(1, 3, T, H, W)`` in [0, 1] → ``(T, H, W, 3)`` float in [0, 1]."""
+    v = _numpy(video)
+    if v.ndim == 5:
+        v = v[0]
+    if v.ndim != 4 or v.shape[0] != 3:
+        raise ValueError(f"Expected RGB frames (3, T, H, W), got shape {v.shape}.")
+    lo, hi = v.min(), v.max()
+    if lo < 0 or hi > 1:  # normalised model input: stretch back to [0, 1] for display
+        v = (v - lo) / max(hi - lo, 1e-8)
+    return v.transpose(1, 2, 3, 0)
+
+
+def _maps(saliency, frames: int) -> np.ndarray:
+    s = _numpy(saliency)
+    while s.ndim > 3 and s.shape[0] == 1:
+        s = s[0]
+    if s.ndim != 3 or s.shape[0] != frames:
+        raise ValueError(f"Expected a map (T, H, W) with T = {frames}, got shape {s.shape}.")
+    return s
+
+
+def overlay_frames(video, saliency, alpha: float = 0.5, cmap: str = "jet", vmax: float | None = None) -> np.ndarray:
+    """Blend a colour-mapped saliency volume onto the frames.
+
+    Args:
+        video: ``(3, T, H, W)`` frames.
+        saliency: ``(T, H, W)``; scaled by ``vmax`` (default: its maximum over all frames).
+        alpha: opacity of the map where it is strongest (the map's value scales the opacity).
+        cmap: matplotlib colormap name.
+
+    Returns:
+        ``(T, H, W, 3)`` uint8 frames.
+    """
+    rgb = _rgb_frames(video)
+    s = _maps(saliency, rgb.shape[0])
+    scale = float(vmax) if vmax is not None else float(max(s.max(), 1e-8))
+    s = np.clip(s / scale, 0, 1)
+    colours = matplotlib.colormaps[cmap](s)[..., :3]
+    weight = alpha * s[..., None]
+    return ((1 - weight) * rgb + weight * colours).clip(0, 1).__mul__(255).round().astype(np.uint8)
+
+
+def _box(ax, box, colour: str = "lime") -> None:
+    y0, x0, y1, x1 = (float(v) for v in box)
+    ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor=colour, linewidth=1.2))
+
+
+def frame_grid(
+    video,
+    rows: Mapping[str, object] | None = None,
+    frames: Sequence[int] | None = None,
+    boxes=None,
+    alpha: float = 0.55,
+    cmap: str = "jet",
+    title: str | None = None,
+    cell: float = 1.4,
+) -> Figure:
+    """A grid: the clip's frames on top, then one row per map overlaid on the same frames.
+
+    Args:
+        video: ``(3, T, H, W)`` frames.
+        rows: label → map ``(T, H, W)`` (saliency, gradient, a mask per area, ...); each row has one
+            colour scale across its frames.
+        frames: which frame indices to show (default: all, at most 16 evenly spaced).
+        boxes: optional ``(T, 4)`` ground-truth boxes ``(y0, x0, y1, x1)`` drawn on every row.
+        alpha, cmap: overlay style.
+        title: figure title.
+        cell: inches per cell.
+
+    Returns:
+        The figure.
+    """
+    rgb = _rgb_frames(video)
+    t_len = rgb.shape[0]
+    if frames is None:
+        frames = np.linspace(0, t_len - 1, min(t_len, 16)).round().astype(int).tolist()
+    rows = dict(rows or {})
+    images = [("clip", (rgb * 255).astype(np.uint8))]
+    images += [(label, overlay_frames(video, m, alpha, cmap)) for label, m in rows.items()]
+    fig = Figure(figsize=(cell * len(frames) + 0.8, cell * len(images) + (0.4 if title else 0.1)))
+    axes = fig.subplots(len(images), len(frames), squeeze=False)
+    for r, (label, stack) in enumerate(images):
+        for c, t in enumerate(frames):
+            ax = axes[r, c]
+            ax.imshow(stack[t], interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if boxes is not None:
+                _box(ax, _numpy(boxes)[t])
+            if r == 0:
+                ax.set_title(f"t={t}", fontsize=8)
+            if c == 0:
+                ax.set_ylabel(label, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.01, top=0.9 if title else 0.95, wspace=0.04, hspace=0.06)
+    return fig
+
+
+def overlay(video, saliency, frame: int, alpha: float = 0.55, cmap: str = "jet", boxes=None, ax=None):
+    """Draw one frame with its overlay into ``ax`` (or a new figure); returns the figure."""
+    image = overlay_frames(video, saliency, alpha, cmap)[frame]
+    fig = None
+    if ax is None:
+        fig = Figure(figsize=(3, 3))
+        ax = fig.subplots()
+    ax.imshow(image, interpolation="nearest")
+    ax.set_axis_off()
+    if boxes is not None:
+        _box(ax, _numpy(boxes)[frame])
+    return fig if fig is not None else ax.figure
+
+
+def save_animation(
+    video, saliency, path: str | os.PathLike, fps: float = 8.0, alpha: float = 0.55, cmap: str = "jet", scale: int = 2
+) -> Path:
+    """Write the overlay as an animated GIF (``.gif``) or H.264 video (``.mp4``), atomically.
+
+    Args:
+        video, saliency, alpha, cmap: as in :func:`overlay_frames`.
+        path: destination; the suffix picks the format.
+        fps: frames per second.
+        scale: integer upscaling (nearest) so small clips are visible.
+
+    Returns:
+        The path written. The file has exactly T frames.
+    """
+    from PIL import Image
+
+    frames = overlay_frames(video, saliency, alpha, cmap)
+    if scale > 1:
+        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".mp4":
+        from fep.video import write_video
+
+        return write_video(path, frames, fps)
+    if suffix != ".gif":
+        raise ValueError(f"Unknown animation format {path.suffix!r}; use a .gif or .mp4 path.")
+    images = [Image.fromarray(f) for f in frames]
+
+    def write(f) -> None:
+        images[0].save(f, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+
+    return atomic_write(path, write)
+
+
+def animation_html(video, saliency, fps: float = 8.0, alpha: float = 0.55, cmap: str = "jet", boxes=None) -> str:
+    """An HTML5 (JavaScript) player of the overlay for notebooks: ``IPython.display.HTML(...)``."""
+    from matplotlib.animation import FuncAnimation
+
+    frames = overlay_frames(video, saliency, alpha, cmap)
+    fig = Figure(figsize=(3.2, 3.2))
+    ax = fig.subplots()
+    ax.set_axis_off()
+    image = ax.imshow(frames[0], interpolation="nearest")
+    title = ax.set_title("t=0", fontsize=9)
+    box_array = None if boxes is None else _numpy(boxes)
+    patch = None
+    if box_array is not None:
+        patch = Rectangle((0, 0), 1, 1, fill=False, edgecolor="lime")
+        ax.add_patch(patch)
+
+    def draw(t: int):
+        image.set_data(frames[t])
+        title.set_text(f"t={t}")
+        if patch is not None:
+            y0, x0, y1, x1 = box_array[t]
+            patch.set_bounds(x0 - 0.5, y0 - 0.5, x1 - x0, y1 - y0)
+        return (image,)
+
+    anim = FuncAnimation(fig, draw, frames=len(frames), interval=1000 / fps, blit=False)
+    return anim.to_jshtml(default_mode="loop")
+
+
+def spectrum_profile(volume) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """DCT energy of a ``(T, H, W)`` volume as profiles along temporal and (radial) spatial frequency.
+
+    Returns:
+        ``(temporal, spatial, radial_nu)``: energy per temporal frequency ``k_t`` (summed over space),
+        energy per spatial radius bin, and the normalised spatial frequency of each bin
+        (:math:`\\sqrt{k_y^2 + k_x^2} / \\sqrt{H^2 + W^2}`, as the cutoffs are defined).
+    """
+    v = torch.as_tensor(_numpy(volume), dtype=torch.float64)
+    if v.ndim != 3:
+        raise ValueError(f"Expected a volume (T, H, W), got shape {tuple(v.shape)}.")
+    energy = dct3(v).pow(2).numpy()
+    t, h, w = energy.shape
+    temporal = energy.sum(axis=(1, 2))
+    radius = np.sqrt(np.arange(h)[:, None] ** 2 + np.arange(w)[None, :] ** 2) / np.hypot(h, w)
+    bins = max(8, min(h, w))
+    edges = np.linspace(0, radius.max() + 1e-9, bins + 1)
+    which = np.clip(np.digitize(radius, edges) - 1, 0, bins - 1)
+    spatial = np.bincount(which.ravel(), weights=energy.sum(axis=0).ravel(), minlength=bins)
+    return temporal, spatial, 0.5 * (edges[1:] + edges[:-1])
+
+
+def plot_spectrum(volume, temporal_cutoff: float | None = None, spatial_cutoff: float | None = None, title=None):
+    """Energy of a volume's DCT along temporal and spatial frequency, log scale, cutoffs drawn."""
+    temporal, spatial, nu_s = spectrum_profile(volume)
+    nu_t = np.arange(len(temporal)) / len(temporal)
+    fig = Figure(figsize=(7.5, 2.8))
+    ax_t, ax_s = fig.subplots(1, 2)
+    ax_t.semilogy(nu_t, temporal + 1e-12, marker="o", ms=3)
+    ax_t.set_xlabel("temporal frequency  k_t / T")
+    ax_t.set_ylabel("DCT energy")
+    ax_s.semilogy(nu_s, spatial + 1e-12, marker="o", ms=3, color="tab:orange")
+    ax_s.set_xlabel("spatial frequency  |k| / sqrt(H²+W²)")
+    for ax, cutoff in ((ax_t, temporal_cutoff), (ax_s, spatial_cutoff)):
+        if cutoff is not None:
+            ax.axvline(cutoff, color="crimson", linestyle="--", label=f"cutoff {cutoff:g}")
+            ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(explanation, clip: int = 0) -> Figure:
+    """Reward, area loss and energy per iteration of an :class:`~fep.explanation.Explanation`, one line per area."""
+    history = explanation.history
+    keys = [k for k in ("reward", "area_loss", "smoothness_loss", "energy") if k in history]
+    if explanation.settings.get("core_weight", 0) == 0 and "smoothness_loss" in keys:
+        keys.remove("smoothness_loss")
+    fig = Figure(figsize=(3.2 * len(keys), 2.6))
+    axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    for ax, key in zip(axes, keys, strict=True):
+        values = np.asarray(history[key])[:, clip]
+        for a, area in enumerate(explanation.areas):
+            ax.plot(values[:, a], label=f"area {area:g}")
+        ax.set_title(key.replace("_", " "), fontsize=10)
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{explanation.method}: optimisation history", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def figure_png(fig: Figure, path: str | os.PathLike | None = None, dpi: int = 100) -> bytes:
+    """PNG bytes of a figure; also written atomically to ``path`` when given."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    data = buffer.getvalue()
+    if path is not None:
+        atomic_write(path, lambda f: f.write(data))
+    return data

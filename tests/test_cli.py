@@ -1,0 +1,96 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from fep.cli import main
+from fep.samples import SAMPLES_DIR
+
+SAMPLE = SAMPLES_DIR / "sample_02.mp4"
+EXPECTED = ["comparison.png", "overlay.gif", "overlay.mp4", "summary.json"]
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("fep")
+    return err[0]
+
+
+def test_explain_writes_every_output(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main([
+        "explain", str(SAMPLE), "--model", "toy", "--iterations", "3", "--areas", "0.1", "--out", str(out),
+    ])  # fmt: skip
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(EXPECTED + ["fep_masks.npz"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"] == "toy" and summary["methods"]["fep"]["iterations"] == 3
+    assert summary["target"]["index"] == summary["predicted"]["index"]
+    printed = capsys.readouterr().out
+    assert "predicted:" in printed and str(out / "overlay.gif") in printed
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging folder left
+
+
+def test_explain_with_target_by_name_and_method(tmp_path):
+    out = tmp_path / "named"
+    assert main([
+        "explain", str(SAMPLE), "--model", "toy", "--iterations", "2", "--target", "moves up",
+        "--method", "ep2d", "--out", str(out),
+    ]) == 0  # fmt: skip
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["target"] == {"index": 3, "name": "moves up"} and "ep2d" in summary["methods"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["explain", "missing.mp4", "--model", "toy"], "No video file at missing.mp4"),
+        (["explain", str(SAMPLE), "--model", "resnet9000"], "unknown model 'resnet9000'"),
+        (["explain", str(SAMPLE), "--model", "toy", "--areas", "0.1,1.5"], "areas must be fractions in (0, 1)"),
+        (["explain", str(SAMPLE), "--model", "toy", "--areas", "big"], "not a comma-separated list"),
+        (["explain", str(SAMPLE), "--model", "toy", "--target", "dancing"], "Unknown class name 'dancing'"),
+        (["explain", str(SAMPLE), "--model", "toy", "--iterations", "0"], "--iterations must be at least 1"),
+        (["demo", "--sample", "99"], "No video file"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, capsys, argv, message):
+    assert main(argv + ["--out", str(tmp_path / "out")]) == 2
+    assert message in _one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_folder_is_not_overwritten_without_force(tmp_path, capsys):
+    out = tmp_path / "keep"
+    out.mkdir()
+    (out / "precious.txt").write_text("mine")
+    assert main(["explain", str(SAMPLE), "--model", "toy", "--iterations", "1", "--out", str(out)]) == 2
+    assert "already exists; pass --force" in _one_error_line(capsys)
+    assert [p.name for p in out.iterdir()] == ["precious.txt"]
+    assert main(["explain", str(SAMPLE), "--model", "toy", "--iterations", "1", "--out", str(out), "--force"]) == 0
+    assert not (out / "precious.txt").exists() and (out / "summary.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep"]
+
+
+def test_demo_writes_both_methods_and_a_gif_of_t_frames(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--iterations", "3", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(EXPECTED + ["ep3d_masks.npz", "fep_masks.npz"])
+    with Image.open(out / "overlay.gif") as gif:
+        assert gif.n_frames == 16
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["methods"]) == {"fep", "ep3d"}
+    assert summary["ground_truth"]["class"] in ("moves right", "moves left", "moves down", "moves up")
+    printed = capsys.readouterr().out
+    assert "F-EP" in printed and "3D-EP" in printed and "evidence" in printed
+
+
+def test_help_of_every_subcommand_and_both_entry_points():
+    bin_dir = Path(sys.executable).parent
+    for argv in ([str(bin_dir / "fep"), "--help"], [sys.executable, "-m", "fep", "demo", "--help"],
+                 [str(bin_dir / "fep"), "explain", "--help"]):  # fmt: skip
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "usage:" in done.stdout

@@ -1,0 +1,91 @@
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+from PIL import Image
+
+from fep import viz
+from fep.explain import extremal_perturbation
+from fep.testing import TinyVideoNet
+
+VIDEO = torch.rand(3, 6, 24, 24, generator=torch.Generator().manual_seed(0))
+MAP = torch.zeros(6, 24, 24)
+MAP[:, 8:16, 8:16] = 1.0
+
+
+def test_overlay_colours_only_where_the_map_is():
+    frames = viz.overlay_frames(VIDEO, MAP, alpha=0.6)
+    assert frames.shape == (6, 24, 24, 3) and frames.dtype == np.uint8
+    plain = (VIDEO.permute(1, 2, 3, 0).numpy() * 255).round()
+    assert np.abs(frames[:, 0, 0].astype(float) - plain[:, 0, 0]).max() <= 1
+    assert np.abs(frames[:, 12, 12].astype(float) - plain[:, 12, 12]).max() > 20
+
+
+def test_one_colour_scale_across_frames():
+    ramp = torch.arange(6.0)[:, None, None].expand(6, 24, 24)
+    frames = viz.overlay_frames(torch.zeros(3, 6, 24, 24), ramp, alpha=1.0, cmap="gray")
+    brightness = frames.mean(axis=(1, 2, 3))
+    assert (np.diff(brightness) > 0).all()  # later frames brighter: not rescaled per frame
+
+
+def test_frame_grid_has_one_row_per_map_and_boxes():
+    boxes = torch.tensor([[8, 8, 16, 16]] * 6)
+    fig = viz.frame_grid(VIDEO, {"a": MAP, "b": MAP * 0.5}, frames=[0, 2, 4], boxes=boxes, title="t")
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 3 * 3
+    assert all(len(ax.patches) == 1 for ax in fig.axes)
+    assert [fig.axes[i].get_ylabel() for i in (0, 3, 6)] == ["clip", "a", "b"]
+    png = viz.figure_png(fig)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_animation_files_have_t_frames(tmp_path):
+    gif = viz.save_animation(VIDEO, MAP, tmp_path / "a.gif", fps=5)
+    with Image.open(gif) as image:
+        assert image.n_frames == 6 and image.size == (48, 48)
+    from fep.video import load_video
+
+    mp4 = viz.save_animation(VIDEO, MAP, tmp_path / "a.mp4", fps=5)
+    assert load_video(mp4, num_frames=None).frames.shape[1] == 6
+    with pytest.raises(ValueError, match="Unknown animation format"):
+        viz.save_animation(VIDEO, MAP, tmp_path / "a.avi")
+    html = viz.animation_html(VIDEO, MAP, boxes=torch.tensor([[8, 8, 16, 16]] * 6))
+    assert "<script" in html and html.count("data:image/png") == 6
+
+
+def test_spectrum_profile_and_plot():
+    n = torch.arange(8, dtype=torch.float64)
+    volume = torch.cos(torch.pi * (2 * n + 1) * 7 / 16)[:, None, None].expand(8, 16, 16)  # k_t = 7 only
+    temporal, spatial, nu = viz.spectrum_profile(volume)
+    assert temporal.argmax() == 7 and temporal[:7].max() < 1e-9
+    assert spatial[0] == pytest.approx(volume.pow(2).sum().item())  # all energy at spatial DC
+    assert len(nu) == len(spatial) and nu[0] < nu[-1]
+    fig = viz.plot_spectrum(volume, 0.25, 0.25, title="x")
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2  # profile + cutoff line
+
+
+def test_history_plot_has_a_line_per_area():
+    result = extremal_perturbation(
+        TinyVideoNet(), torch.rand(1, 3, 4, 16, 16), 0, areas=(0.1, 0.3), iterations=4, progress=False
+    )
+    fig = viz.plot_history(result)
+    assert len(fig.axes) == 3 and all(len(ax.lines) == 2 for ax in fig.axes)
+
+
+def test_plot_functions_leave_no_open_figures():
+    before = len(plt.get_fignums())
+    for _ in range(50):
+        viz.frame_grid(VIDEO, {"m": MAP}, frames=[0, 1])
+        viz.plot_spectrum(MAP)
+        viz.overlay(VIDEO, MAP, frame=2)
+    assert len(plt.get_fignums()) == before
+    assert matplotlib.get_backend()  # pyplot untouched but importable
+
+
+def test_bad_shapes_are_named():
+    with pytest.raises(ValueError, match="RGB frames"):
+        viz.overlay_frames(torch.rand(6, 24, 24), MAP)
+    with pytest.raises(ValueError, match="T = 6"):
+        viz.overlay_frames(VIDEO, torch.rand(5, 24, 24))
