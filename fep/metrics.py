@@ -7,6 +7,14 @@ Smoothness
     - :func:`spectral_concentration`: share of the volume's DCT energy at low temporal and at low
       spatial frequencies, the mean (the (0, 0, 0) coefficient) excluded so a constant offset does not
       count as smoothness; :func:`high_frequency_share` is its complement.
+    - :func:`total_variation`: boundary length over mass per frame.
+
+Faithfulness and ground truth
+    - :func:`deletion_insertion`: RISE-style curves over voxels and their trapezoid :func:`auc`;
+    - :func:`pointing_game`: peak (plateau centre) inside the box enlarged by a tolerance, per
+      evidence frame and per clip;
+    - :func:`ground_truth_ap`: average precision of the saliency as a detector of actor voxels;
+    - :func:`mass_in_ground_truth`: share of the saliency inside the (dilated) actor mask.
 """
 
 from __future__ import annotations
@@ -77,3 +85,193 @@ def high_frequency_share(saliency, temporal_cutoff: float = 0.25, spatial_cutoff
     """``1 - spectral_concentration``: share of energy above each cutoff, ``(temporal, spatial)``."""
     low_t, low_s = spectral_concentration(saliency, temporal_cutoff, spatial_cutoff)
     return 1 - low_t, 1 - low_s
+
+
+# ----------------------------------------------------------------------------------------------
+# Ground-truth and faithfulness metrics
+# ----------------------------------------------------------------------------------------------
+
+
+def total_variation(saliency, eps: float = 1e-12) -> torch.Tensor:
+    r"""Normalised spatial total variation, averaged over frames (lower = smoother).
+
+    :math:`\mathrm{TV}_t = \frac{\sum |s_{y+1,x} - s_{y,x}| + \sum |s_{y,x+1} - s_{y,x}|}{\sum |s_{y,x}|}`:
+    boundary length over mass, scale-invariant (a square blob of side :math:`L` scores about
+    :math:`4/L`). TV alone favours small sharp blobs, so read it next to :func:`spectral_concentration`.
+
+    Returns:
+        ``(...)`` for input ``(..., T, H, W)``.
+    """
+    s = _volume(saliency)
+    tv = (s[..., 1:, :] - s[..., :-1, :]).abs().sum(dim=(-2, -1)) + (s[..., :, 1:] - s[..., :, :-1]).abs().sum(
+        dim=(-2, -1)
+    )
+    mass = s.abs().sum(dim=(-2, -1))
+    return torch.where(mass > eps, tv / mass.clamp_min(eps), torch.zeros_like(tv)).mean(dim=-1)
+
+
+def _plateau_centre(frame: torch.Tensor) -> tuple[int, int]:
+    """Arg-max of a 2-D map, ties broken by the maximal pixel closest to the centroid of all maximal
+    pixels (clamped masks saturate at 1, so raster-order arg-max would always pick the top-left)."""
+    peak = frame.max()
+    ys, xs = torch.nonzero(frame >= peak - 1e-6 * max(1.0, float(peak.abs())), as_tuple=True)
+    cy, cx = ys.double().mean(), xs.double().mean()
+    best = int(((ys - cy) ** 2 + (xs - cx) ** 2).argmin())
+    return int(ys[best]), int(xs[best])
+
+
+def pointing_game(saliency, boxes, evidence, tolerance: int = 7) -> dict:
+    """Pointing game on one clip (Li et al.: a hit if the peak lies in the box enlarged by ``tolerance``).
+
+    Args:
+        saliency: ``(T, H, W)``.
+        boxes: ``(T, 4)`` ground-truth boxes ``(y0, x0, y1, x1)``, end-exclusive.
+        evidence: ``(T,)`` bool, the frames that are scored.
+        tolerance: pixels added on every side of the box.
+
+    Returns:
+        ``{"frame": share of evidence frames whose peak hits, "clip": 1.0 if the peak of the whole
+        volume (over evidence frames) hits else 0.0}``. Peaks on plateaus are their centres.
+    """
+    s = _volume(saliency)
+    boxes = torch.as_tensor(boxes)
+    frames = [int(t) for t in torch.nonzero(torch.as_tensor(evidence), as_tuple=True)[0]]
+    if not frames:
+        raise ValueError("pointing_game needs at least one evidence frame.")
+
+    def hit(t: int, y: int, x: int) -> bool:
+        y0, x0, y1, x1 = (int(v) for v in boxes[t])
+        return y0 - tolerance <= y < y1 + tolerance and x0 - tolerance <= x < x1 + tolerance
+
+    hits = [hit(t, *_plateau_centre(s[t])) for t in frames]
+    peak_value = max(float(s[t].max()) for t in frames)
+    peak_frames = [t for t in frames if float(s[t].max()) >= peak_value - 1e-6 * max(1.0, abs(peak_value))]
+    best = peak_frames[len(peak_frames) // 2]  # temporal plateau: its middle frame
+    return {"frame": sum(hits) / len(hits), "clip": float(hit(best, *_plateau_centre(s[best])))}
+
+
+def ground_truth_ap(saliency, actor_mask) -> float:
+    """Average precision of the saliency as a voxel detector of the actor mask (ties scored together).
+
+    Args:
+        saliency: ``(T, H, W)`` scores.
+        actor_mask: ``(T, H, W)`` bool labels.
+
+    Returns:
+        AP in [0, 1]; the share of positive voxels for a constant saliency.
+    """
+    scores = _volume(saliency).flatten()
+    labels = torch.as_tensor(actor_mask).flatten().double()
+    if labels.sum() == 0:
+        raise ValueError("ground_truth_ap needs at least one positive voxel in the actor mask.")
+    order = scores.argsort(descending=True)
+    scores, labels = scores[order], labels[order]
+    tp = labels.cumsum(0)
+    # Evaluate only at the last voxel of each group of equal scores (a threshold cannot split ties).
+    last = torch.ones_like(scores, dtype=torch.bool)
+    last[:-1] = scores[1:] != scores[:-1]
+    tp_at, count_at = tp[last], torch.nonzero(last, as_tuple=True)[0].double() + 1
+    recall = tp_at / labels.sum()
+    precision = tp_at / count_at
+    recall_step = torch.diff(recall, prepend=torch.zeros(1, dtype=recall.dtype))
+    return float((recall_step * precision).sum())
+
+
+def dilate(mask, pixels: int) -> torch.Tensor:
+    """Grow a ``(..., H, W)`` bool mask by ``pixels`` in every direction (square structuring element)."""
+    m = torch.as_tensor(mask).float()
+    if pixels <= 0:
+        return m > 0
+    shape = m.shape
+    flat = m.reshape(-1, 1, *shape[-2:])
+    grown = torch.nn.functional.max_pool2d(flat, 2 * pixels + 1, stride=1, padding=pixels)
+    return grown.reshape(shape) > 0
+
+
+def mass_in_ground_truth(saliency, actor_mask, tolerance: int = 7) -> float:
+    """Share of the (non-negative part of the) saliency that lies inside the actor mask dilated by
+    ``tolerance`` pixels per frame."""
+    s = _volume(saliency).clamp_min(0)
+    total = float(s.sum())
+    if total == 0:
+        return 0.0
+    return float(s[dilate(actor_mask, tolerance)].sum()) / total
+
+
+def auc(scores) -> float:
+    """Trapezoid area under a curve sampled at N evenly spaced points of [0, 1]:
+    :math:`(\\sum_i a_i - a_0/2 - a_{N-1}/2) / (N - 1)`."""
+    a = torch.as_tensor(scores, dtype=torch.float64).flatten()
+    if a.numel() < 2:
+        raise ValueError("auc needs at least two points.")
+    return float((a.sum() - a[0] / 2 - a[-1] / 2) / (a.numel() - 1))
+
+
+@torch.no_grad()
+def deletion_insertion(
+    model,
+    video,
+    target: int,
+    saliency,
+    *,
+    mode: str = "deletion",
+    steps: int = 16,
+    perturbation: str = "blur",
+    batch_size: int = 8,
+) -> dict:
+    """RISE-style deletion or insertion curve over voxels, and its AUC.
+
+    Voxels are ranked by saliency (descending; ties in a fixed random order). Deletion replaces the top
+    ``k/steps`` share of voxels (all channels) by the perturbed clip, for ``k = 0..steps``; insertion
+    starts from the perturbed clip and puts the top voxels back. The score is the target's softmax
+    probability. A faithful saliency gives a low deletion AUC and a high insertion AUC.
+
+    Args:
+        model: classifier; ``video`` ``(1, C, T, H, W)`` as it expects; ``target`` the class.
+        saliency: ``(T, H, W)``.
+        mode: ``"deletion"`` or ``"insertion"``.
+        steps: curve has ``steps + 1`` points.
+        perturbation: ``"blur"`` (each frame blurred with sigma 20) or ``"fade"`` (zeros).
+        batch_size: clips per model call.
+
+    Returns:
+        ``{"scores": list of steps + 1 probabilities, "auc": float}``.
+    """
+    from fep._checks import check_choice
+    from fep.perturbation import blur_frames
+
+    check_choice("mode", mode, ("deletion", "insertion"))
+    check_choice("perturbation", perturbation, ("blur", "fade"))
+    if video.ndim != 5 or video.shape[0] != 1:
+        raise ValueError(f"deletion_insertion takes one clip (1, C, T, H, W), got {tuple(video.shape)}.")
+    s = torch.as_tensor(saliency, dtype=torch.float64).flatten()
+    n = s.numel()
+    if n != video[0, 0].numel():
+        raise ValueError(f"saliency has {n} voxels but the clip has {video[0, 0].numel()}.")
+    noise = torch.rand(n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    ranking = torch.argsort(s + 1e-9 * (s.abs().max() + 1e-12) * noise, descending=True)
+    rank = torch.empty(n, dtype=torch.long)
+    rank[ranking] = torch.arange(n)
+    rank = rank.reshape(video.shape[2:]).to(video.device)
+    perturbed = torch.zeros_like(video) if perturbation == "fade" else blur_frames(video, 20.0)
+    start, end = (video, perturbed) if mode == "deletion" else (perturbed, video)
+    counts = [round(k * n / steps) for k in range(steps + 1)]
+    probs = []
+    for i in range(0, len(counts), batch_size):
+        chunk = counts[i : i + batch_size]
+        switched = torch.stack([rank < c for c in chunk])[:, None]  # (B, 1, T, H, W)
+        clips = torch.where(switched, end, start)
+        probs.append(model(clips).softmax(1)[:, target].double().cpu())
+    scores = torch.cat(probs)
+    return {"scores": scores.tolist(), "auc": auc(scores)}
+
+
+__all__ += [
+    "total_variation",
+    "pointing_game",
+    "ground_truth_ap",
+    "dilate",
+    "mass_in_ground_truth",
+    "auc",
+    "deletion_insertion",
+]

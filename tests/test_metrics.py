@@ -31,3 +31,90 @@ def test_spectral_concentration_hand_made_cases():
     fine = torch.cos(torch.pi * (2 * n + 1) * 7 / 16)  # highest spatial DCT frequency in y and x
     high_t, high_s = high_frequency_share((fine[:, None] * fine[None, :])[None].expand(4, 8, 8))
     assert high_s.item() == pytest.approx(1.0) and high_t.item() == pytest.approx(0.0)
+
+
+from fep.metrics import (  # noqa: E402
+    auc,
+    deletion_insertion,
+    dilate,
+    ground_truth_ap,
+    mass_in_ground_truth,
+    pointing_game,
+    total_variation,
+)
+
+
+def test_total_variation_of_a_square_blob():
+    frame = torch.zeros(1, 10, 10)
+    frame[0, 2:6, 2:6] = 1  # side 4: boundary 16 edges over mass 16
+    assert total_variation(frame).item() == pytest.approx(16 / 16)
+    assert total_variation(torch.ones(2, 5, 5)).item() == 0
+
+
+def test_pointing_game_uses_the_plateau_centre_and_tolerance():
+    sal = torch.zeros(3, 20, 20)
+    sal[:, 0:10, 0:10] = 1.0  # saturated plateau: raster arg-max would be (0, 0)
+    boxes = torch.tensor([[3, 3, 7, 7]] * 3)
+    evidence = torch.tensor([True, True, False])
+    assert pointing_game(sal, boxes, evidence, tolerance=0) == {"frame": 1.0, "clip": 1.0}
+    far = torch.tensor([[15, 15, 18, 18]] * 3)
+    assert pointing_game(sal, far, evidence, tolerance=7)["frame"] == 0.0  # centre (4/5, 4/5) is 10 px away
+    assert pointing_game(sal, far, evidence, tolerance=11)["frame"] == 1.0
+    with pytest.raises(ValueError, match="evidence frame"):
+        pointing_game(sal, boxes, torch.zeros(3, dtype=torch.bool))
+
+
+def test_ground_truth_ap_hand_made_cases():
+    mask = torch.zeros(1, 2, 2, dtype=torch.bool)
+    mask[0, 0, 0] = True
+    assert ground_truth_ap(torch.tensor([[[4.0, 3.0], [2.0, 1.0]]]), mask) == pytest.approx(1.0)
+    assert ground_truth_ap(torch.tensor([[[1.0, 4.0], [3.0, 2.0]]]), mask) == pytest.approx(0.25)
+    assert ground_truth_ap(torch.ones(1, 2, 2), mask) == pytest.approx(0.25)  # ties: no lucky ordering
+    two = torch.tensor([[[True, False], [True, False]]])
+    # scores rank positive, negative, positive: AP = (1/1 + 2/3) / 2
+    assert ground_truth_ap(torch.tensor([[[3.0, 2.0], [1.0, 0.0]]]), two) == pytest.approx((1 + 2 / 3) / 2)
+
+
+def test_mass_in_ground_truth_and_dilation():
+    mask = torch.zeros(1, 9, 9, dtype=torch.bool)
+    mask[0, 4, 4] = True
+    assert dilate(mask, 1).sum() == 9
+    sal = torch.zeros(1, 9, 9)
+    sal[0, 4, 4], sal[0, 0, 0] = 3.0, 1.0
+    assert mass_in_ground_truth(sal, mask, tolerance=0) == pytest.approx(0.75)
+    assert mass_in_ground_truth(sal, mask, tolerance=4) == pytest.approx(1.0)
+
+
+def test_auc_trapezoid():
+    assert auc([1, 1, 1]) == 1.0
+    assert auc([1, 0]) == 0.5
+    assert auc([0, 1, 1, 1, 0]) == pytest.approx((3 - 0) / 4)
+
+
+class _Counter(torch.nn.Module):
+    """Logit of class 0 = 10 x (share of the region still bright) - 5; class 1 = 0."""
+
+    def __init__(self, region):
+        super().__init__()
+        self.region = region
+
+    def forward(self, x):
+        inside = (x[:, 0] * self.region).sum(dim=(1, 2, 3)) / self.region.sum()
+        return torch.stack([10 * inside - 5, torch.zeros_like(inside)], dim=1)
+
+
+def test_deletion_and_insertion_reward_a_perfect_saliency_and_punish_an_inverted_one():
+    region = torch.zeros(4, 8, 8)
+    region[:, 2:5, 2:5] = 1
+    model = _Counter(region)
+    video = torch.ones(1, 3, 4, 8, 8)
+    perfect, inverted = region.clone(), 1 - region
+    deletion = {k: deletion_insertion(model, video, 0, s, mode="deletion", steps=8, perturbation="fade")["auc"]
+                for k, s in (("perfect", perfect), ("inverted", inverted))}  # fmt: skip
+    insertion = {k: deletion_insertion(model, video, 0, s, mode="insertion", steps=8, perturbation="fade")["auc"]
+                 for k, s in (("perfect", perfect), ("inverted", inverted))}  # fmt: skip
+    assert deletion["perfect"] < 0.15 and deletion["inverted"] > 0.85
+    assert insertion["perfect"] > 0.85 and insertion["inverted"] < 0.15
+    curve = deletion_insertion(model, video, 0, perfect, steps=8, perturbation="fade")["scores"]
+    assert len(curve) == 9 and curve[0] == pytest.approx(torch.sigmoid(torch.tensor(5.0)).item())
+    assert curve[-1] == pytest.approx(torch.sigmoid(torch.tensor(-5.0)).item())

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -68,3 +70,14 @@ def test_bad_perturbation_arguments():
         Perturbation(torch.rand(1, 3, 1, 8, 8), "noise")
     with pytest.raises(ValueError, match="num_levels"):
         Perturbation(torch.rand(1, 3, 1, 8, 8), "blur", num_levels=1)
+
+
+def test_separable_blur_equals_torchvision_gaussian_blur():
+    from torchvision.transforms.v2.functional import gaussian_blur
+
+    video = torch.rand(2, 3, 3, 40, 36, generator=torch.Generator().manual_seed(0))
+    for sigma in (1.5, 6.0, 20.0):
+        half = min(math.ceil(3 * sigma), 35)
+        frames = video.transpose(1, 2).reshape(6, 3, 40, 36)
+        expected = gaussian_blur(frames, [2 * half + 1] * 2, [sigma, sigma]).reshape(2, 3, 3, 40, 36).transpose(1, 2)
+        torch.testing.assert_close(blur_frames(video, sigma), expected, atol=1e-5, rtol=0)
