@@ -28,3 +28,4 @@ lab: setup
 bench: setup
 	$(PY) benchmarks/bench_dct.py
 	$(PY) benchmarks/bench_explain.py
+	$(PY) benchmarks/bench_widgets.py

@@ -1,0 +1,137 @@
+"""The FrequencyExplorer in a real JupyterLab, driven by headless Chromium through Playwright.
+
+The test starts its own JupyterLab (loopback only, no token, a free port), opens a small notebook,
+runs all cells, drags the frame slider and the temporal-cutoff slider, and checks that the kernel saw
+the new values (the status line is written by the kernel) and that the rendered picture changed.
+Screenshots go to tests/artifacts/. The server is always stopped.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CELLS = [
+    "from fep import gradients as G\n"
+    "from fep.models import load_model, preprocess\n"
+    "from fep.samples import load_sample\n"
+    "from fep.widgets import FrequencyExplorer",
+    "clip, truth = load_sample(0)\n"
+    "gradient = G.vanilla_gradient(load_model('toy'), preprocess(clip.frames, 'toy'), truth['label'])[0]\n"
+    "explorer = FrequencyExplorer(clip.frames, gradient)\n"
+    "explorer",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _notebook(folder: Path) -> Path:
+    cells = [{"cell_type": "code", "metadata": {}, "source": c, "outputs": [], "execution_count": None} for c in CELLS]
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb = {"cells": cells, "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5}
+    path = folder / "explorer.ipynb"
+    path.write_text(json.dumps(nb))
+    return path
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    port = _free_port()
+    _notebook(tmp_path)
+    command = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0", "--IdentityProvider.token=", "--ServerApp.password=",
+        f"--ServerApp.root_dir={tmp_path}", "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ] + (["--allow-root"] if os.geteuid() == 0 else [])  # fmt: skip
+    log = open(tmp_path / "jupyter.log", "w")
+    server = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, env={**os.environ, "FEP_FAST": "1"}
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError as err:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    log_text = (tmp_path / "jupyter.log").read_text()[-2000:]
+                    raise RuntimeError(f"JupyterLab did not start: {log_text}") from err
+                time.sleep(0.2)  # polling the server's readiness
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def _drag(page, handle, dx: float) -> None:
+    box = handle.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx, y, steps=8)
+    page.mouse.up()
+
+
+def test_frequency_explorer_in_jupyterlab(jupyterlab):
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    errors = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{jupyterlab}/lab/tree/explorer.ipynb")
+            page.wait_for_selector(".jp-Notebook", timeout=60_000)
+            expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle", timeout=60_000)
+            page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+            page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
+            status = page.locator(".widget-html-content", has_text="concentration")
+            expect(status).to_contain_text("frame 0", timeout=120_000)
+            image = page.locator(".jupyter-widgets img").first
+            expect(image).to_be_visible()
+            before = image.get_attribute("src")
+            page.screenshot(path=str(ARTIFACTS / "explorer_initial.png"))
+
+            sliders = page.locator(".widget-hslider .noUi-handle")
+            _drag(page, sliders.nth(0), 120)  # frame slider
+            expect(status).not_to_contain_text("frame 0 ", timeout=30_000)  # the kernel re-rendered
+            expect(image).not_to_have_attribute("src", before, timeout=30_000)
+            after_frame = image.get_attribute("src")
+
+            _drag(page, sliders.nth(1), 150)  # temporal cutoff slider
+            expect(status).not_to_contain_text("ct = 0.25", timeout=30_000)
+            expect(image).not_to_have_attribute("src", after_frame, timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "explorer_after_drag.png"))
+            final = status.inner_text()
+        finally:
+            browser.close()
+    assert "frame 0 " not in final and "ct = 0.25" not in final and "cs = 0.25" in final
+    assert not errors, errors

@@ -1,0 +1,98 @@
+"""Widget logic without a browser: every control's callback and what it shows."""
+
+import pytest
+import torch
+
+from fep.dct import lowpass
+from fep.explain import extremal_perturbation
+from fep.testing import TinyVideoNet, moving_square_clip
+from fep.widgets import ExplanationExplorer, FrequencyExplorer, LiveView
+
+VIDEO, TRUTH = moving_square_clip(frames=6, size=24, square=6)
+FRAMES = VIDEO[0]
+VOLUME = torch.rand(6, 24, 24, generator=torch.Generator().manual_seed(0)) * TRUTH
+
+
+def test_frame_slider_and_method_show_the_frame_once_each():
+    ex = FrequencyExplorer(FRAMES, VOLUME)
+    first, renders = ex.image.value, ex.renders
+    ex.frame_slider.value = 3  # as the browser does
+    assert ex.frame == 3 and "frame 3" in ex.status.value and ex.renders == renders + 1
+    assert ex.image.value != first
+    ex.set_frame(5)  # as code does: the slider follows without a second render
+    assert ex.frame_slider.value == 5 and ex.renders == renders + 2
+    with pytest.raises(ValueError, match="between 0 and 5"):
+        ex.set_frame(6)
+
+
+def test_cutoffs_and_filter_refilter_the_volume_and_cache_it():
+    ex = FrequencyExplorer(FRAMES, VOLUME, temporal_cutoff=0.25, spatial_cutoff=0.25)
+    ex.temporal_slider.value = 0.5
+    assert ex.temporal_cutoff == 0.5 and "= 0.50" in ex.status.value
+    torch.testing.assert_close(ex.modulated, lowpass(VOLUME.double(), 0.5, 0.25, "gaussian"))
+    kept = ex.modulated
+    ex.set_cutoffs(spatial=0.1)
+    assert ex.spatial_slider.value == 0.1
+    ex.set_cutoffs(spatial=0.25)
+    assert ex.modulated is kept  # cached, not recomputed
+    ex.filter_dropdown.value = "ideal"
+    assert ex.filter == "ideal" and "ideal" in ex.status.value
+    torch.testing.assert_close(ex.modulated, lowpass(VOLUME.double(), 0.5, 0.25, "ideal"))
+    ex.set_cutoffs(1.0, 1.0)
+    torch.testing.assert_close(ex.modulated, VOLUME.double())
+    assert ex.stats["modulated"]["temporal_difference"] == pytest.approx(ex.stats["raw"]["temporal_difference"])
+    with pytest.raises(ValueError, match="cutoff must lie in"):
+        ex.set_cutoffs(temporal=1.5)
+    with pytest.raises(ValueError, match="Unknown filter"):
+        ex.set_filter("box")
+
+
+def test_lowpass_shows_smoother_numbers():
+    ex = FrequencyExplorer(FRAMES, VOLUME, temporal_cutoff=0.2, spatial_cutoff=0.2)
+    raw, low = ex.stats["raw"], ex.stats["modulated"]
+    assert low["concentration_s"] > raw["concentration_s"]
+    assert low["temporal_difference"] < raw["temporal_difference"]
+
+
+def _explanation(method):
+    model = TinyVideoNet()
+    return extremal_perturbation(model, VIDEO, 0, method=method, areas=(0.1, 0.3), iterations=3, progress=False)
+
+
+def test_explanation_explorer_controls():
+    results = {"F-EP": _explanation("fep"), "3D-EP": _explanation("ep3d")}
+    ex = ExplanationExplorer(FRAMES, results, boxes=torch.tensor([[9, 0, 15, 6]] * 6))
+    assert set(ex.maps()) == {"F-EP", "3D-EP"} and ex.maps()["F-EP"].shape == (6, 24, 24)
+    renders = ex.renders
+    ex.area_dropdown.value = 1
+    assert ex.area == 1 and "area 0.3" in ex.status.value
+    torch.testing.assert_close(ex.maps()["3D-EP"], results["3D-EP"].masks[0, 1])
+    ex.opacity_slider.value = 0.2
+    assert ex.opacity == 0.2 and "opacity 0.20" in ex.status.value
+    shown = ex.image.value
+    ex.truth_checkbox.value = False
+    assert not ex.show_truth and ex.image.value != shown
+    ex.frame_slider.value = 2
+    assert "frame 2" in ex.status.value and ex.renders == renders + 4
+    ex.set_area("all")
+    assert ex.area_dropdown.value == "all"
+    with pytest.raises(ValueError, match="area must be"):
+        ex.set_area(5)
+    plain = ExplanationExplorer(FRAMES, results["F-EP"])
+    assert plain.truth_checkbox.disabled
+    with pytest.raises(ValueError, match="No ground-truth boxes"):
+        plain.set_show_truth(True)
+
+
+def test_live_view_updates_during_an_optimisation():
+    view = LiveView(FRAMES)
+    extremal_perturbation(
+        TinyVideoNet(), VIDEO, 0, areas=(0.2,), iterations=9, progress=False, callback=view.callback, callback_every=4
+    )
+    assert view.updates == 3 and view.image.value[:4] == b"\x89PNG"
+    assert "iteration 9" in view.status.value
+
+
+def test_shapes_are_checked():
+    with pytest.raises(ValueError, match="T = 6"):
+        FrequencyExplorer(FRAMES, torch.rand(5, 24, 24))
