@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 test: setup
 	$(VENV)/bin/ruff check fep tests benchmarks
-	$(PY) -m pytest
+	FEP_FAST=1 $(PY) -m pytest --nbmake tests notebooks
 
 # Re-running the demo replaces its own results/demo/ folder (--force); `fep demo` alone never overwrites.
 demo: setup

@@ -296,3 +296,52 @@ def figure_png(fig: Figure, path: str | os.PathLike | None = None, dpi: int = 10
     if path is not None:
         atomic_write(path, lambda f: f.write(data))
     return data
+
+
+def plot_temporal_profile(maps: Mapping[str, object], evidence=None, title: str | None = None) -> Figure:
+    """Share of each map's mass per frame, with the evidence frames shaded: where in *time* a method looks.
+
+    Args:
+        maps: label → ``(T, H, W)`` saliency (absolute values are used).
+        evidence: optional ``(T,)`` bool, frames that carry the class evidence.
+    """
+    fig = Figure(figsize=(7, 2.8))
+    ax = fig.subplots()
+    length = None
+    for label, m in maps.items():
+        mass = np.abs(_numpy(m)).sum(axis=(1, 2))
+        length = len(mass)
+        ax.plot(mass / max(mass.sum(), 1e-12), marker="o", ms=3, label=label)
+    if evidence is not None and length:
+        for t, on in enumerate(_numpy(evidence).astype(bool)):
+            if on:
+                ax.axvspan(t - 0.5, t + 0.5, color="gold", alpha=0.15, linewidth=0)
+    ax.set_xlabel("frame (shaded: evidence frames)")
+    ax.set_ylabel("share of saliency")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(curves: Mapping[str, Sequence[float]], title: str = "", xlabel: str = "", ylabel: str = "") -> Figure:
+    """Several curves sampled on [0, 1] (e.g. deletion/insertion), one line each, AUC in the legend."""
+    fig = Figure(figsize=(5, 3.2))
+    ax = fig.subplots()
+    for label, values in curves.items():
+        y = np.asarray(values, dtype=float)
+        x = np.linspace(0, 1, len(y))
+        area = (y.sum() - y[0] / 2 - y[-1] / 2) / (len(y) - 1)
+        ax.plot(x, y, label=f"{label} (AUC {area:.3f})")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+__all__ += ["plot_temporal_profile", "plot_curves"]
