@@ -76,21 +76,25 @@ def check_positive_int(name: str, value: object) -> int:
     return value
 
 
-def check_positive_float(name: str, value: object) -> float:
+def _as_float(name: str, value: object, expected: str) -> float:
     try:
-        value = float(value)  # type: ignore[arg-type]
+        number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a positive number, got {value!r}.") from None
+        raise TypeError(f"{name} must be {expected}, got {value!r}.") from None
+    if math.isnan(number):
+        raise ValueError(f"{name} must be {expected}, got NaN.")
+    return number
+
+
+def check_positive_float(name: str, value: object) -> float:
+    value = _as_float(name, value, "a positive number")
     if not value > 0 or math.isinf(value):
         raise ValueError(f"{name} must be a positive finite number, got {value}.")
     return value
 
 
 def check_unit_interval(name: str, value: object) -> float:
-    try:
-        value = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number in [0, 1], got {value!r}.") from None
+    value = _as_float(name, value, "a number in [0, 1]")
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got {value}; pick a value in range.")
     return value
