@@ -20,10 +20,12 @@ iterations and the same end point for any other count.
 - ``step``: ``ep3d`` plus :math:`\mathcal{C}` with weight 0 until ``core_start`` then ``core_weight``.
 - ``fep`` (ours, DESIGN §5): ``ep3d`` whose gradient is low-passed in the DCT domain before each
   optimiser step, :math:`\hat G = \mathrm{IDCT}_3(H \odot \mathrm{DCT}_3(G))` with temporal and
-  spatial cutoffs (:mod:`fep.dct`). By default only the model's reward gradient is modulated and
-  rescaled to its original norm; the area gradient is left as it is. Cutoffs (1, 1) make ``fep``
-  exactly ``ep3d``. Options cover the other design choices: ``modulate="energy"`` filters the whole
-  gradient, ``where="update"`` filters the optimiser's step instead, ``where="parametrization"``
+  spatial cutoffs (:mod:`fep.dct`). By default the whole energy gradient is modulated and rescaled to
+  its original norm, with TorchRay's SGD (chosen by measurement: ``results/design_study/README.md``).
+  Cutoffs (1, 1) make ``fep`` exactly ``ep3d``. Options cover the other design choices:
+  ``modulate="reward"`` filters only the model's reward gradient and leaves the area gradient as it is,
+  ``optimizer="adam"`` (the most robust choice for very small actors in the study),
+  ``where="update"`` filters the optimiser's step instead, ``where="parametrization"``
   optimises DCT coefficients :math:`C` with :math:`P = P_0 + \mathrm{IDCT}_3(\sqrt H \odot C)` —
   for SGD (momentum included) this is the same trajectory as ``modulate="energy"`` on the gradient
   while no clamping happens, since the step in :math:`P` is then
@@ -176,8 +178,8 @@ def extremal_perturbation(
         area_weight, area_weight_final: the area weight grows geometrically between these.
         temporal_cutoff, spatial_cutoff: F-EP cutoffs in [0, 1] (1 = no modulation).
         filter: ``"ideal"``, ``"gaussian"`` or ``"butterworth"``; ``filter_order`` for Butterworth.
-        modulate: ``"reward"`` (the model's gradient only; default with ``where="gradient"``) or
-            ``"energy"`` (the whole gradient; required by the other ``where`` modes).
+        modulate: ``"energy"`` (the whole gradient, default) or ``"reward"`` (the model's gradient
+            only, with ``where="gradient"``).
         where: ``"gradient"``, ``"update"`` or ``"parametrization"``.
         preserve_norm: rescale the modulated gradient (or update) to its original norm per mask
             (default True for ``where="gradient"``, False otherwise; not available with
@@ -222,7 +224,9 @@ def extremal_perturbation(
     check_choice("optimizer", optimizer, OPTIMIZERS)
     check_choice("where", where, (WHERE_GRADIENT, WHERE_UPDATE, WHERE_PARAMETRIZATION))
     if modulate is None:
-        modulate = MODULATE_REWARD if where == WHERE_GRADIENT else MODULATE_ENERGY
+        # Measured on the benchmark (results/design_study): filtering the whole gradient beat filtering
+        # the reward gradient alone on every metric, so it is the default for every `where`.
+        modulate = MODULATE_ENERGY
     check_choice("modulate", modulate, (MODULATE_REWARD, MODULATE_ENERGY))
     if where != WHERE_GRADIENT and modulate == MODULATE_REWARD:
         raise ValueError(

@@ -152,7 +152,7 @@ def test_parametrization_equals_gradient_modulation_for_sgd_without_clamping(tin
         dict(where="update"),
         dict(optimizer="adam"),
         dict(schedule="linear"),
-        dict(modulate="energy"),
+        dict(modulate="reward"),
         dict(filter="ideal"),
         dict(filter="butterworth", filter_order=3),
         dict(preserve_norm=False),
