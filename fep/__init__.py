@@ -8,6 +8,12 @@ The pipeline, one module per step:
 - :mod:`fep.explain` — the optimiser: ``extremal_perturbation`` (ep2d, ep3d, step, fep) and ``FEP``;
 - :mod:`fep.explanation` — the result object, saved and loaded as one safe ``.npz``;
 - :mod:`fep.model_state` — borrowing a user's model and giving it back as it was;
+- :mod:`fep.synthetic`, :mod:`fep.samples` — the synthetic task with ground truth and the bundled clips;
+- :mod:`fep.video`, :mod:`fep.models` — decord/PyAV I/O; the toy model and torchvision's Kinetics zoo;
+- :mod:`fep.gradients` — gradient baselines and frequency-modulated gradients;
+- :mod:`fep.metrics`, :mod:`fep.experiments` — what a good explanation is, measured over many clips;
+- :mod:`fep.viz`, :mod:`fep.widgets` — pictures and interactive explorers;
+- :mod:`fep.cli` — the ``fep`` command (demo, explain, experiments);
 - :mod:`fep.testing` — tiny deterministic models and clips for tests and examples.
 """
 
