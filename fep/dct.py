@@ -46,6 +46,8 @@ from functools import lru_cache
 
 import torch
 
+from fep._checks import check_unit_interval
+
 __all__ = [
     "FILTER_IDEAL",
     "FILTER_GAUSSIAN",
@@ -174,16 +176,6 @@ def idct3(x: torch.Tensor) -> torch.Tensor:
     return idct(x, _LAST3)
 
 
-def _check_cutoff(name: str, value: float) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number in [0, 1], got {value!r}.") from None
-    if not 0.0 <= value <= 1.0 or math.isnan(value):
-        raise ValueError(f"{name} must lie in [0, 1] (1 = no filtering), got {value}; pick a value in range.")
-    return value
-
-
 def check_filter(filter: str) -> str:
     """Return ``filter`` if it names a known frequency response, else raise one clear ValueError."""
     if filter not in FILTERS:
@@ -230,8 +222,8 @@ def frequency_response(
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"A frequency response needs a grid (T, h, w) of positive sizes, got {shape}.")
     check_filter(filter)
-    ct = _check_cutoff("temporal_cutoff", temporal_cutoff)
-    cs = _check_cutoff("spatial_cutoff", spatial_cutoff)
+    ct = check_unit_interval("temporal_cutoff", temporal_cutoff)
+    cs = check_unit_interval("spatial_cutoff", spatial_cutoff)
     if not isinstance(order, int) or order < 1:
         raise ValueError(f"Butterworth order must be a positive integer, got {order!r}.")
     t, h, w = shape
