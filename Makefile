@@ -22,8 +22,11 @@ test: setup
 demo: setup
 	$(VENV)/bin/fep demo --force
 
+# JupyterLab refuses to start as root unless told; root is normal in containers and on this project's machines.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(ALLOW_ROOT)
 
 bench: setup
 	$(PY) benchmarks/bench_dct.py

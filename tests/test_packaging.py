@@ -52,3 +52,17 @@ def test_environment_yml_installs_the_package_itself():
 def test_design_card_layout_exists():
     for name in ("notebooks", "fep", "data", "tests", "environment.yml", "README.md", "benchmarks"):
         assert (ROOT / name).exists(), f"{name} is missing from the top level"
+
+
+def test_make_targets_run_what_the_readme_promises():
+    import os
+    import subprocess
+
+    def dry(target: str) -> str:
+        return subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+    lab = dry("lab")
+    assert "jupyter lab notebooks/" in lab
+    assert ("--allow-root" in lab) == (os.geteuid() == 0)  # JupyterLab refuses root without it
+    assert "fep demo" in dry("demo")
+    assert "pytest --nbmake tests notebooks" in dry("test")
