@@ -72,7 +72,7 @@ def check_areas(areas: float | Iterable[float]) -> tuple[float, ...]:
 
 def check_positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        raise ValueError(f"{name} must be a positive integer, got {value!r}; pass a whole number such as 1 or 100.")
     return value
 
 
@@ -96,7 +96,7 @@ def check_positive_float(name: str, value: object) -> float:
 def check_unit_interval(name: str, value: object) -> float:
     value = _as_float(name, value, "a number in [0, 1]")
     if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1], got {value}; pick a value in range.")
+        raise ValueError(f"{name} must lie in [0, 1], got {value}; pick a value in range, e.g. 0.25.")
     return value
 
 

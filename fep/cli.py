@@ -113,7 +113,16 @@ def _explain_and_write(
     results, summary_methods = {}, {}
     for method in methods:
         result = extremal_perturbation(
-            model, video, target, method=method, areas=args.areas, iterations=args.iterations, progress=True
+            model,
+            video,
+            target,
+            method=method,
+            areas=args.areas,
+            iterations=args.iterations,
+            temporal_cutoff=args.temporal_cutoff,
+            spatial_cutoff=args.spatial_cutoff,
+            max_batch=args.max_batch,
+            progress=True,
         )
         results[method] = result
         result.save(out / f"{method}_masks.npz")
@@ -168,20 +177,6 @@ def _report(summary: dict, out: Path) -> None:
         print(out / name)
 
 
-def _resolve_target(text: str, logits: torch.Tensor, names: list[str]) -> int:
-    if text == "auto":
-        return int(logits.argmax(1)[0])
-    if text.lstrip("-").isdigit():
-        index = int(text)
-        if not 0 <= index < logits.shape[1]:
-            raise ValueError(f"Target {index} is out of range for a model with {logits.shape[1]} classes.")
-        return index
-    lowered = [n.lower() for n in names]
-    if text.lower() in lowered:
-        return lowered.index(text.lower())
-    raise ValueError(f"Unknown class name {text!r}; pass an index or a name such as {names[0]!r}.")
-
-
 def _predict(model, video: torch.Tensor, names: list[str]) -> tuple[torch.Tensor, dict]:
     with torch.no_grad():
         logits = model(video)
@@ -229,7 +224,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from fep.models import categories, check_input_size, load_model, preprocess
+    from fep.models import categories, check_input_size, load_model, preprocess, resolve_target
     from fep.video import load_video
 
     if not Path(args.video).is_file():
@@ -241,7 +236,7 @@ def cmd_explain(args) -> int:
         video = preprocess(clip.frames, args.model, size=args.size)
         check_input_size(args.model, *video.shape[-3:])
         logits, predicted = _predict(model, video, names)
-        target = _resolve_target(args.target, logits, names)
+        target = resolve_target(args.target, names, logits.shape[1], predicted=predicted["index"])
         extra = {"command": "fep explain", "video": str(args.video), "model": args.model, "predicted": predicted}
         display = (
             torch.nn.functional.interpolate(
@@ -269,6 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
         p.add_argument("--force", action="store_true", help="replace the output folder if it exists")
         p.add_argument("--fps", type=float, default=8.0, help="frame rate of the overlay GIF/mp4 (default 8)")
+        p.add_argument("--temporal-cutoff", type=float, default=0.25, help="F-EP temporal cutoff in [0, 1]")
+        p.add_argument("--spatial-cutoff", type=float, default=0.25, help="F-EP spatial cutoff in [0, 1]")
+        p.add_argument(
+            "--max-batch", type=int, default=None, help="most masked clips per model call (default: fit free memory)"
+        )
 
     demo = sub.add_parser(
         "demo",
@@ -327,7 +327,7 @@ def cmd_experiments(args) -> int:
     methods += list(E.DESIGN_METHODS) if args.design else []
     for spec in methods:
         E.parse_method(spec)
-    count = args.clips or (4 if args.fast else 64)
+    count = args.clips if args.clips is not None else (4 if args.fast else 64)
     if count < 1:
         raise ValueError(f"--clips must be at least 1, got {count}.")
     model = load_model(args.model, weights=args.weights or "default")
@@ -355,6 +355,12 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if getattr(args, "iterations", 1) < 1:
             parser.error(f"--iterations must be at least 1, got {args.iterations}")
+        for name in ("temporal_cutoff", "spatial_cutoff"):
+            value = getattr(args, name, 0.5)
+            if not 0 <= value <= 1:
+                parser.error(f"--{name.replace('_', '-')} must lie in [0, 1], got {value}")
+        if getattr(args, "max_batch", None) is not None and args.max_batch < 1:
+            parser.error(f"--max-batch must be at least 1, got {args.max_batch}")
         if args.command == "explain" and args.model not in MODEL_NAMES:
             parser.error(f"unknown model {args.model!r}; choose one of {', '.join(MODEL_NAMES)}")
     except SystemExit as stop:  # argparse exits on --help and on usage errors
@@ -362,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         code = args.func(args)
-    except (ValueError, TypeError, OSError) as err:  # FileNotFound/Exists, Permission, Video/Checkpoint errors
+    except (ValueError, TypeError, OSError, MemoryError) as err:  # FileNotFound/Exists, Permission, Video, ...
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"fep: error: {message}", file=sys.stderr)
         return 2

@@ -57,7 +57,8 @@ from fep._checks import (
 from fep.dct import FILTER_GAUSSIAN, frequency_response, idct3
 from fep.dct import modulate as dct_modulate
 from fep.explanation import Explanation
-from fep.model_state import frozen_model, guess_num_classes, model_device
+from fep.memory import chunk_size, describe, item_bytes, saved_activation_bytes
+from fep.model_state import frozen_model, guess_input_channels, guess_num_classes, model_device
 from fep.objectives import REWARDS, area_loss, area_reference, core_loss
 from fep.objectives import reward as reward_of
 from fep.perturbation import PERTURBATIONS, Perturbation, mask_grid, upsample_mask
@@ -118,6 +119,19 @@ def _cutoff_schedule(schedule, temporal_cutoff: float, spatial_cutoff: float) ->
     )
 
 
+def _chunks(n_clips: int, n_areas: int, pairs_per_call: int) -> list[tuple[slice, slice]]:
+    """(clips, areas) slices covering the N x A grid, each with at most ``pairs_per_call`` pairs:
+    whole clips together when all their areas fit, otherwise one clip's areas in groups."""
+    if n_areas <= pairs_per_call:
+        step = pairs_per_call // n_areas
+        return [(slice(c, min(c + step, n_clips)), slice(0, n_areas)) for c in range(0, n_clips, step)]
+    return [
+        (slice(c, c + 1), slice(a, min(a + pairs_per_call, n_areas)))
+        for c in range(n_clips)
+        for a in range(0, n_areas, pairs_per_call)
+    ]
+
+
 def extremal_perturbation(
     model: torch.nn.Module,
     video: torch.Tensor,
@@ -151,6 +165,7 @@ def extremal_perturbation(
     jitter: bool = True,
     num_levels: int = 8,
     max_blur: float = 20.0,
+    max_batch: int | None = None,
     seed: int = 0,
     progress: bool = True,
     callback: Callable[[int, torch.Tensor, dict], None] | None = None,
@@ -193,6 +208,10 @@ def extremal_perturbation(
         core_frames, core_size: ellipsoid kernel extent in frames and pixels (Li et al.: 7, 11).
         jitter: flip the masked clips horizontally on even iterations (TorchRay).
         num_levels, max_blur: perturbation pyramid (TorchRay: 8 levels, sigma 20).
+        max_batch: most masked clips per model call; the N x A masked clips of an iteration (2 N x A for
+            ``dual``) are split into chunks of at most this many, with the same result as one batch.
+            None fits the chunks to the free memory, estimated from one forward pass
+            (:mod:`fep.memory`).
         seed: seeds torch's RNG inside the call (the global RNG state is restored afterwards).
         progress: show a tqdm progress bar with the energy.
         callback: ``callback(iteration, masks, history)`` every ``callback_every`` iterations, with
@@ -205,6 +224,7 @@ def extremal_perturbation(
 
     Raises:
         TypeError, ValueError: for bad input, before the optimisation starts.
+        fep.memory.InsufficientMemoryError: when not even one masked clip fits in the free memory.
 
     Examples::
 
@@ -241,6 +261,8 @@ def extremal_perturbation(
     check_positive_int("iterations", iterations)
     check_positive_int("mask_step", mask_step)
     check_positive_int("callback_every", callback_every)
+    if max_batch is not None:
+        check_positive_int("max_batch", max_batch)
     lr = check_positive_float("lr", DEFAULT_LR[optimizer] if lr is None else lr)
     check_unit_interval("momentum", momentum)
     check_unit_interval("init", init)
@@ -291,16 +313,45 @@ def extremal_perturbation(
         return logits
 
     n_areas = len(areas)
+    per_pair = 2 if variant == VARIANT_DUAL else 1  # masked clips per (clip, area) in the model batch
     rng_devices = [video.device] if video.device.type == "cuda" else []
+    # frozen_model also restores torch's global settings; fork_rng covers a CUDA generator not yet
+    # initialised when the call starts.
     with frozen_model(model), torch.random.fork_rng(devices=rng_devices), torch.enable_grad():
         torch.manual_seed(seed)
-        with torch.no_grad():
-            clean_logits = run_model(video)
-        check_target_range(targets, clean_logits.shape[1])
+        # First model call: clip 0 alone with the input requiring grad, which measures the memory an
+        # iteration needs per masked clip and turns a channel mismatch into a readable error.
+        try:
+            first_logits, activation = saved_activation_bytes(model, video[:1], run_model)
+        except RuntimeError as err:
+            expected = guess_input_channels(model)
+            if expected is not None and expected != channels:
+                plural = "s" if channels != 1 else ""
+                raise ValueError(
+                    f"The video has {channels} channel{plural} but the model's first layer takes {expected}; "
+                    + (
+                        "drop the alpha channel with video[:, :3]."
+                        if channels == 4 and expected == 3
+                        else "convert the clip to the model's colour format (e.g. RGB: video.expand(-1, 3, ...))."
+                    )
+                ) from err
+            raise
+        per_item = item_bytes(activation, video, num_levels if perturbation == "blur" else 0)
+        chunk = chunk_size(per_item, n_clips * n_areas * per_pair, video.device, max_batch)
+        pairs_per_call = max(1, chunk // per_pair)
+        chunks = _chunks(n_clips, n_areas, pairs_per_call)
         model_calls = 1
+        with torch.no_grad():
+            clean = [first_logits]
+            for start in range(1, n_clips, chunk):
+                clean.append(run_model(video[start : start + chunk]))
+                model_calls += 1
+            clean_logits = torch.cat(clean)
+        check_target_range(targets, clean_logits.shape[1])
+        settings["memory"] = describe(per_item, chunk, n_clips * n_areas * per_pair)
 
         target_t = torch.tensor(targets, device=video.device)
-        batch_targets = target_t[:, None].expand(n_clips, n_areas).reshape(-1)
+        pair_targets = target_t[:, None].expand(n_clips, n_areas)
         pert = Perturbation(video, perturbation, num_levels, max_blur)
         grid_h, grid_w = mask_grid(height, width, mask_step)
         per_frame = method == METHOD_EP2D
@@ -341,54 +392,78 @@ def extremal_perturbation(
                 )
             return responses[key]
 
-        def params_now(response: torch.Tensor | None) -> torch.Tensor:
+        def params_now(response: torch.Tensor | None, part: tuple[slice, slice]) -> torch.Tensor:
+            # The DCT acts on (T, h, w) of each mask, so a chunk of masks can be computed on its own.
             if where != WHERE_PARAMETRIZATION:
-                return leaf
-            coeffs = leaf if response is None else leaf * response.sqrt()
-            return (base + idct3(coeffs)).clamp(0, 1)
+                return leaf[part]
+            coeffs = leaf[part] if response is None else leaf[part] * response.sqrt()
+            return (base[part] + idct3(coeffs)).clamp(0, 1)
 
         # Preallocated so recording a step is one copy, with no host sync and no growing lists.
         history = {
             k: torch.zeros(iterations, n_clips, n_areas, device=video.device, dtype=video.dtype)
             for k in ("reward", "area_loss", "smoothness_loss", "energy")
         }
+        full_masks = None
+        if callback is not None and len(chunks) > 1:
+            full_masks = torch.empty(n_clips, n_areas, frames, height, width, device=video.device, dtype=video.dtype)
+        split_reward = method == METHOD_FEP and where == WHERE_GRADIENT and modulate == MODULATE_REWARD
         bar = tqdm(range(iterations), desc=method, disable=not progress, leave=False)
         for i in bar:
             response = response_for(*cutoffs_at(i, iterations))
-            mask = upsample_mask(params_now(response), (height, width), mask_step)
-            if variant == VARIANT_DUAL:
-                clips = torch.cat([pert.apply(mask), pert.apply(1 - mask)], dim=1)
-            else:
-                clips = pert.apply(1 - mask if variant == VARIANT_DELETE else mask)
-            clips = clips.reshape(-1, channels, frames, height, width)
-            if jitter and i % 2 == 0:
-                clips = clips.flip(-1)
-            logits = run_model(clips)
-            model_calls += 1
-            if variant == VARIANT_DUAL:
-                logits = logits.reshape(n_clips, 2, n_areas, -1)
-                kept = reward_of(logits[:, 0].reshape(-1, logits.shape[-1]), batch_targets, reward)
-                removed = reward_of(logits[:, 1].reshape(-1, logits.shape[-1]), batch_targets, reward, deleted=True)
-                rewards = (kept + removed).reshape(n_clips, n_areas)
-            else:
-                rewards = reward_of(logits, batch_targets, reward, deleted=variant == VARIANT_DELETE)
-                rewards = rewards.reshape(n_clips, n_areas)
-            areas_l = area_loss(mask, reference, per_frame, tiebreak)
+            only_reward = split_reward and response is not None
+            area_w = area_weight * growth**i
             core_w = core_weight if (core_weight > 0 and i >= core_start) else 0.0
-            core = core_loss(mask, areas, core_frames, core_size) if core_w else torch.zeros_like(areas_l)
-            regular = area_weight * growth**i * areas_l + core_w * core
-            energy = regular - rewards
+            grad = grad_reward = None
+            for part in chunks:
+                clips_part, areas_part = part
+                mask = upsample_mask(params_now(response, part), (height, width), mask_step)
+                if variant == VARIANT_DUAL:
+                    masked = torch.cat([pert.apply(mask, clips_part), pert.apply(1 - mask, clips_part)], dim=1)
+                else:
+                    masked = pert.apply(1 - mask if variant == VARIANT_DELETE else mask, clips_part)
+                pn, pa = mask.shape[:2]
+                masked = masked.reshape(-1, channels, frames, height, width)
+                if jitter and i % 2 == 0:
+                    masked = masked.flip(-1)
+                logits = run_model(masked)
+                model_calls += 1
+                chosen = pair_targets[part].reshape(-1)
+                if variant == VARIANT_DUAL:
+                    logits = logits.reshape(pn, 2, pa, -1)
+                    rewards = reward_of(logits[:, 0].reshape(-1, logits.shape[-1]), chosen, reward) + reward_of(
+                        logits[:, 1].reshape(-1, logits.shape[-1]), chosen, reward, deleted=True
+                    )
+                else:
+                    rewards = reward_of(logits, chosen, reward, deleted=variant == VARIANT_DELETE)
+                rewards = rewards.reshape(pn, pa)
+                areas_l = area_loss(mask, reference[areas_part], per_frame, tiebreak)
+                if core_w:
+                    core = core_loss(mask, areas[areas_part], core_frames, core_size)
+                else:
+                    core = torch.zeros_like(areas_l)
+                regular = area_w * areas_l + core_w * core
+                energy = regular - rewards
 
-            if response is None or where != WHERE_GRADIENT or modulate == MODULATE_ENERGY:
-                (grad,) = torch.autograd.grad(energy.sum(), leaf)
-                if response is not None and where == WHERE_GRADIENT:
-                    grad = dct_modulate(grad, response, preserve_norm)
-            else:
-                # Only the model's reward gradient is filtered; the area gradient is kept as it is.
-                (grad_regular,) = torch.autograd.grad(regular.sum(), leaf, retain_graph=True)
-                (grad_reward,) = torch.autograd.grad(-rewards.sum(), leaf)
-                grad = dct_modulate(grad_reward, response, preserve_norm) + grad_regular
+                if only_reward:
+                    # Only the model's reward gradient is filtered; the area gradient is kept as it is.
+                    (part_regular,) = torch.autograd.grad(regular.sum(), leaf, retain_graph=True)
+                    (part_reward,) = torch.autograd.grad(-rewards.sum(), leaf)
+                    grad = part_regular if grad is None else grad + part_regular
+                    grad_reward = part_reward if grad_reward is None else grad_reward + part_reward
+                else:
+                    (part_grad,) = torch.autograd.grad(energy.sum(), leaf)
+                    grad = part_grad if grad is None else grad + part_grad
 
+                for key, value in zip(history, (rewards, areas_l, core, energy), strict=True):
+                    history[key][i][part] = value.detach()
+                if full_masks is not None:
+                    full_masks[part] = mask.detach()
+
+            if only_reward:
+                grad = dct_modulate(grad_reward, response, preserve_norm) + grad
+            elif response is not None and where == WHERE_GRADIENT:
+                grad = dct_modulate(grad, response, preserve_norm)
             leaf.grad = grad
             before = leaf.detach().clone() if (where == WHERE_UPDATE and response is not None) else None
             opt.step()
@@ -398,22 +473,26 @@ def extremal_perturbation(
                 if where != WHERE_PARAMETRIZATION:
                     leaf.clamp_(0, 1)
 
-            for key, value in zip(history, (rewards, areas_l, core, energy), strict=True):
-                history[key][i] = value.detach()
             if progress and (i % 10 == 0 or i == iterations - 1):
-                bar.set_postfix(energy=f"{energy.detach().mean().item():.3f}")
+                bar.set_postfix(energy=f"{history['energy'][i].mean().item():.3f}")
             if callback is not None and (i % callback_every == 0 or i == iterations - 1):
-                callback(i, mask.detach(), {k: v[: i + 1] for k, v in history.items()})
+                shown = mask.detach() if full_masks is None else full_masks
+                callback(i, shown, {k: v[: i + 1] for k, v in history.items()})
         bar.close()
 
         with torch.no_grad():
-            masks = upsample_mask(
-                params_now(response_for(*cutoffs_at(iterations - 1, iterations))), (height, width), mask_step
-            ).clamp(0, 1)
-            kept_logits = run_model(pert.apply(masks).reshape(-1, channels, frames, height, width))
-            model_calls += 1
+            final = response_for(*cutoffs_at(iterations - 1, iterations))
+            masks = torch.empty(n_clips, n_areas, frames, height, width, device=video.device, dtype=video.dtype)
+            kept_prob = torch.empty(n_clips, n_areas, device=video.device, dtype=video.dtype)
+            for part in chunks:
+                mask = upsample_mask(params_now(final, part), (height, width), mask_step).clamp(0, 1)
+                masks[part] = mask
+                pn, pa = mask.shape[:2]
+                kept_logits = run_model(pert.apply(mask, part[0]).reshape(-1, channels, frames, height, width))
+                model_calls += 1
+                chosen = pair_targets[part].reshape(-1, 1)
+                kept_prob[part] = kept_logits.softmax(1).gather(1, chosen).reshape(pn, pa).to(kept_prob.dtype)
             clean_prob = clean_logits.softmax(1).gather(1, target_t[:, None]).squeeze(1)
-            kept_prob = kept_logits.softmax(1).gather(1, batch_targets[:, None]).reshape(n_clips, n_areas)
 
     return Explanation(
         masks=masks.detach().float().cpu(),

@@ -11,6 +11,8 @@ Smoothness
 
 Faithfulness and ground truth
     - :func:`deletion_insertion`: RISE-style curves over voxels and their trapezoid :func:`auc`;
+    - :func:`kept_probability`: the target's probability when only the top share of voxels is kept
+      (one point of the insertion curve, batched over clips: the quality measure of the benchmarks);
     - :func:`pointing_game`: peak (plateau centre) inside the box enlarged by a tolerance, per
       evidence frame and per clip;
     - :func:`ground_truth_ap`: average precision of the saliency as a detector of actor voxels;
@@ -266,7 +268,73 @@ def deletion_insertion(
     return {"scores": scores.tolist(), "auc": auc(scores)}
 
 
+def _top_share(saliency: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Bool mask of the top ``fraction`` of voxels of each ``(T, H, W)`` volume in ``(N, T, H, W)``;
+    ties are broken in a fixed random order so a flat map keeps exactly that share."""
+    n = saliency.shape[0]
+    flat = saliency.reshape(n, -1).double()
+    count = round(fraction * flat.shape[1])
+    noise = torch.rand(flat.shape[1], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    scale = 1e-9 * (flat.abs().amax(dim=1, keepdim=True) + 1e-12)
+    order = torch.argsort(flat + scale * noise.to(flat.device), dim=1, descending=True)
+    keep = torch.zeros_like(flat, dtype=torch.bool)
+    keep.scatter_(1, order[:, :count], True)
+    return keep.reshape(saliency.shape)
+
+
+@torch.no_grad()
+def kept_probability(
+    model, video, target, saliency, fraction: float = 0.1, *, perturbation: str = "blur", batch_size: int = 16
+) -> torch.Tensor:
+    """Target probability of each clip when only its top ``fraction`` of voxels is kept.
+
+    The other voxels (all channels) are replaced by the clip blurred with sigma 20 per frame (or by
+    zeros for ``"fade"``), exactly as in :func:`deletion_insertion`'s insertion curve at that share.
+    Higher is better: the saliency found voxels that carry the class on their own.
+
+    Args:
+        model: classifier; ``video`` ``(N, C, T, H, W)`` as it expects.
+        target: class index, or one per clip.
+        saliency: ``(N, T, H, W)`` scores (e.g. ``Explanation.masks[:, a]``).
+        fraction: share of voxels kept, in (0, 1].
+        perturbation: ``"blur"`` or ``"fade"``.
+        batch_size: clips per model call.
+
+    Returns:
+        ``(N,)`` float64 probabilities on the CPU.
+
+    Examples::
+
+        >>> result = extremal_perturbation(model, video, target, areas=(0.1,))
+        >>> kept_probability(model, video, target, result.masks[:, 0], 0.1)
+    """
+    from fep._checks import check_choice, check_target, check_video
+    from fep.perturbation import blur_frames
+
+    check_choice("perturbation", perturbation, ("blur", "fade"))
+    video = check_video(video)
+    targets = check_target(target, video.shape[0])
+    s = torch.as_tensor(saliency).detach()
+    if tuple(s.shape) != (video.shape[0], *video.shape[2:]):
+        raise ValueError(
+            f"saliency has shape {tuple(s.shape)} but the clips need {(video.shape[0], *video.shape[2:])} "
+            "(one (T, H, W) map per clip)."
+        )
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}; it is the share of voxels kept.")
+    probs = []
+    for i in range(0, video.shape[0], batch_size):
+        clips = video[i : i + batch_size]
+        keep = _top_share(s[i : i + batch_size].to(clips.device), fraction)[:, None]
+        perturbed = torch.zeros_like(clips) if perturbation == "fade" else blur_frames(clips, 20.0)
+        logits = model(torch.where(keep, clips, perturbed))
+        chosen = torch.tensor(targets[i : i + batch_size], device=logits.device)
+        probs.append(logits.softmax(1).gather(1, chosen[:, None]).squeeze(1).double().cpu())
+    return torch.cat(probs)
+
+
 __all__ += [
+    "kept_probability",
     "total_variation",
     "pointing_game",
     "ground_truth_ap",

@@ -39,6 +39,7 @@ __all__ = [
     "preprocess",
     "categories",
     "check_input_size",
+    "resolve_target",
     "sha256_of",
 ]
 
@@ -225,6 +226,46 @@ def categories(name: str) -> list[str]:
     if name == TOY:
         return list(CLASSES)
     return list(_torchvision_weights(name).meta["categories"])
+
+
+def resolve_target(target: int | str, names: list[str], num_classes: int, predicted: int | None = None) -> int:
+    """Turn what a user typed into a class index.
+
+    Args:
+        target: an index (int or digits), a class name (any case), or ``"auto"`` for ``predicted``.
+        names: the model's class names (:func:`categories`).
+        num_classes: width of the model's logits.
+        predicted: the predicted class, used for ``"auto"``.
+
+    Returns:
+        An index in ``[0, num_classes)``.
+
+    Raises:
+        ValueError: an index out of range or an unknown name, with the valid range or an example.
+
+    Examples::
+
+        >>> resolve_target("moves left", categories("toy"), 4)
+        1
+    """
+    text = str(target).strip()
+    if text == "auto":
+        if predicted is None:
+            raise ValueError("target 'auto' needs the predicted class; pass predicted=logits.argmax(1)[0].")
+        return int(predicted)
+    if text.lstrip("-").isdigit():
+        index = int(text)
+        if not 0 <= index < num_classes:
+            raise ValueError(
+                f"Target {index} is out of range for a model with {num_classes} classes; "
+                f"pass an index between 0 and {num_classes - 1}."
+            )
+        return index
+    lowered = [n.lower() for n in names]
+    if text.lower() in lowered:
+        return lowered.index(text.lower())
+    example = names[0] if names else "0"
+    raise ValueError(f"Unknown class name {text!r}; pass an index or a name such as {example!r}.")
 
 
 def check_input_size(name: str, frames: int, height: int, width: int) -> None:

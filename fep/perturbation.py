@@ -103,21 +103,23 @@ class Perturbation:
                 ]
                 self.pyramid = torch.stack(levels, dim=1)
 
-    def apply(self, mask: torch.Tensor) -> torch.Tensor:
+    def apply(self, mask: torch.Tensor, clips: slice = slice(None)) -> torch.Tensor:
         """Masked clips: ``mask`` ``(N, A, T, H, W)`` in [0, 1] → ``(N, A, C, T, H, W)``.
 
-        Differentiable with respect to ``mask``.
+        Differentiable with respect to ``mask``. ``clips`` selects the clips the masks belong to when
+        a batch is processed in chunks (``mask`` then has as many clips as the slice).
         """
         if self.kind == FADE_PERTURBATION:
-            return self.video[:, None] * mask[:, :, None]
+            return self.video[clips, None] * mask[:, :, None]
         n, a = mask.shape[:2]
-        _, levels, c, t, h, w = self.pyramid.shape
+        pyramid = self.pyramid[clips]
+        _, levels, c, t, h, w = pyramid.shape
         scaled = mask * (levels - 1)
         # floor clamped to L-2 so that mask 1 lands exactly on the top level with weight 1.
         lower = scaled.detach().floor().clamp_(0, levels - 2)
         frac = (scaled - lower)[:, :, None]
         index = lower.long()[:, :, None, None].expand(n, a, 1, c, t, h, w)
-        source = self.pyramid[:, None].expand(n, a, levels, c, t, h, w)
+        source = pyramid[:, None].expand(n, a, levels, c, t, h, w)
         y0 = torch.gather(source, 2, index).squeeze(2)
         y1 = torch.gather(source, 2, index + 1).squeeze(2)
         return torch.lerp(y0, y1, frac)

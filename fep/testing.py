@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["TinyVideoNet", "TinyImageNet", "moving_square_clip", "square_detector", "same_weights"]
+__all__ = ["TinyVideoNet", "TinyImageNet", "OneClipAtATime", "moving_square_clip", "square_detector", "same_weights"]
 
 
 class TinyVideoNet(nn.Module):
@@ -99,3 +99,16 @@ def same_weights(a: nn.Module, b: nn.Module) -> bool:
     """True when two models hold bit-identical parameters and buffers under the same names."""
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+class OneClipAtATime(nn.Module):
+    """Runs ``inner`` on each clip of a batch separately, so its output for a clip does not depend on
+    the batch around it (convolutions pick batch-size-dependent kernels whose sums differ in the last
+    bits). Used to show that chunking a batch changes nothing but rounding."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.inner(x[i : i + 1]) for i in range(x.shape[0])])

@@ -76,6 +76,28 @@ def _read_with_pyav(path: Path, indices: list[int], size: tuple[int, int] | None
     return frames
 
 
+def _why_unreadable(path: Path) -> str:
+    """A plain-words reason for a file decord refused, found by opening it with PyAV."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except EOFError:  # the file ends inside its header: a container with no frames, or a truncated file
+        return f"{path} ends before its first video frame (no frames, or a truncated file); re-export the video."
+    except Exception as err:  # PyAV raises many error types for broken files
+        return f"{path} is not a readable video ({type(err).__name__}); check that it is a video file and not damaged."
+    with container:
+        if not container.streams.video:
+            kinds = sorted({stream.type for stream in container.streams}) or ["no streams"]
+            return f"{path} has no video stream (it holds {', '.join(kinds)}); pass a file with a video track."
+        try:
+            for _ in container.decode(video=0):
+                return f"{path} could not be opened by decord; re-encode it, e.g. to H.264 mp4 with ffmpeg."
+        except Exception:  # a stream that ends before its first frame
+            pass
+    return f"{path} contains no decodable video frames; re-export the video."
+
+
 def load_video(
     path: str | os.PathLike,
     num_frames: int | None = 16,
@@ -94,13 +116,13 @@ def load_video(
         start: first frame for ``"consecutive"`` sampling.
 
     Returns:
-        :class:`VideoClip` with ``frames`` ``(3, T, H, W)``. Grayscale and RGBA videos are decoded to
-        RGB by FFmpeg. A video shorter than ``num_frames`` is padded by repeating its last frame, with a
-        warning.
+        :class:`VideoClip` with ``frames`` ``(3, T, H, W)``. Grayscale videos are converted to RGB (the
+        gray level in all three channels) and RGBA videos lose their alpha channel, both by FFmpeg. A
+        video shorter than ``num_frames`` is padded by repeating its last frame, with a warning.
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        VideoError: the file is empty, is not a video, or has no frames.
+        VideoError: the file is empty, is not a video, has no video stream, or has no frames.
     """
     path = Path(path)
     if not path.is_file():
@@ -114,8 +136,8 @@ def load_video(
     height, width = (size, size) if isinstance(size, int) else (size or (-1, -1))
     try:
         reader = decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height)
-    except Exception as err:  # decord raises its own DECORDError (a RuntimeError) for non-videos
-        raise VideoError(f"{path} is not a readable video ({str(err).splitlines()[0][:120]}).") from None
+    except Exception:  # decord raises its own DECORDError (a RuntimeError) with C++ log text for non-videos
+        raise VideoError(_why_unreadable(path)) from None
     total = len(reader)
     if total == 0:
         raise VideoError(f"{path} contains no video frames; check that the file has a video stream.")

@@ -8,7 +8,7 @@ from fep.dct import dct3
 from fep.explain import FEP, METHODS, extremal_perturbation
 from fep.explanation import Explanation
 from fep.perturbation import Perturbation
-from fep.testing import TinyImageNet
+from fep.testing import OneClipAtATime, TinyImageNet
 
 FAST = dict(iterations=200, progress=False)
 
@@ -112,16 +112,90 @@ def test_preserved_mask_beats_random_masks_of_the_same_area(detector, square_cli
     assert found[truth].mean() > 0.3
 
 
-def test_same_seed_same_masks_and_global_rng_untouched(tiny_net):
+@pytest.mark.parametrize("method", METHODS)
+def test_same_seed_same_masks_and_global_rng_untouched(tiny_net, method):
     video = torch.rand(1, 3, 4, 16, 16, generator=torch.Generator().manual_seed(1))
     torch.manual_seed(123)
     expected_next = torch.rand(3)
     torch.manual_seed(123)
-    a = extremal_perturbation(tiny_net, video, 1, areas=(0.2,), iterations=15, progress=False, seed=5)
+    a = extremal_perturbation(tiny_net, video, 1, method=method, areas=(0.2,), iterations=15, progress=False, seed=5)
     after = torch.rand(3)
-    b = extremal_perturbation(tiny_net, video, 1, areas=(0.2,), iterations=15, progress=False, seed=5)
+    b = extremal_perturbation(tiny_net, video, 1, method=method, areas=(0.2,), iterations=15, progress=False, seed=5)
     assert torch.equal(a.masks, b.masks)
+    assert all(np.array_equal(a.history[k], b.history[k]) for k in a.history)
     assert torch.equal(after, expected_next)
+    c = extremal_perturbation(tiny_net, video, 1, method=method, areas=(0.2,), iterations=15, progress=False, seed=6)
+    assert not torch.equal(a.masks, c.masks)  # the seed matters (it breaks the area sort's ties)
+
+
+class RudeModel(torch.nn.Module):
+    """Changes every global torch setting it can reach while it runs."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        torch.set_num_threads(1)
+        torch.use_deterministic_algorithms(True, warn_only=False)
+        torch.backends.cudnn.benchmark = not torch.backends.cudnn.benchmark
+        torch.rand(5)  # draws from the global generator
+        return self.inner(x)
+
+
+def test_torch_settings_are_restored_even_when_the_model_changes_them(tiny_net):
+    before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled(), torch.backends.cudnn.benchmark)  # fmt: skip
+    video = torch.rand(1, 3, 4, 16, 16)
+    torch.manual_seed(9)
+    expected_next = torch.rand(2)
+    torch.manual_seed(9)
+    with torch.no_grad():  # the engine needs grad inside, and must give the caller's mode back
+        extremal_perturbation(RudeModel(tiny_net), video, 0, iterations=2, progress=False)
+        assert not torch.is_grad_enabled()
+    after = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled(), torch.backends.cudnn.benchmark)  # fmt: skip
+    assert after == before
+    assert torch.equal(torch.rand(2), expected_next)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("variant", ["preserve", "dual"])
+def test_chunked_batches_give_the_unsplit_result(tiny_net, method, variant):
+    video = torch.rand(2, 3, 4, 16, 16, generator=torch.Generator().manual_seed(3))
+    exact = OneClipAtATime(tiny_net)  # batch-invariant model: chunking must change nothing at all
+    options = dict(method=method, variant=variant, areas=(0.1, 0.2, 0.3), iterations=6, progress=False)
+    whole = extremal_perturbation(exact, video, [0, 3], **options)
+    assert "in 1 chunk(s)" in whole.settings["memory"]
+    for max_batch in (1, 2, 4):
+        split = extremal_perturbation(exact, video, [0, 3], max_batch=max_batch, **options)
+        assert "in 1 chunk(s)" not in split.settings["memory"]
+        assert torch.equal(split.masks, whole.masks)
+        assert all(np.array_equal(split.history[k], whole.history[k]) for k in whole.history)
+        assert np.array_equal(split.scores["masked_prob"], whole.scores["masked_prob"])
+    # A plain conv net sums in batch-size-dependent order: equal up to float rounding.
+    plain = extremal_perturbation(tiny_net, video, [0, 3], **options)
+    plain_split = extremal_perturbation(tiny_net, video, [0, 3], max_batch=1, **options)
+    assert torch.allclose(plain.masks, plain_split.masks, atol=1e-5)
+
+
+def test_chunks_fit_the_free_memory_and_the_callback_sees_whole_batches(tiny_net, monkeypatch):
+    from fep import memory
+
+    video = torch.rand(2, 3, 4, 16, 16, generator=torch.Generator().manual_seed(4))
+    exact = OneClipAtATime(tiny_net)
+    whole = extremal_perturbation(exact, video, [1, 2], areas=(0.1, 0.3), iterations=4, progress=False)
+    per_item = memory.item_bytes(memory.saved_activation_bytes(tiny_net, video[:1])[1], video, 8)
+    # Room for three masked clips: the four of an iteration go in two chunks.
+    monkeypatch.setattr(memory, "available_memory", lambda device: int(3.5 * per_item / memory.USABLE_SHARE))
+    seen = []
+    fitted = extremal_perturbation(
+        exact, video, [1, 2], areas=(0.1, 0.3), iterations=4, progress=False,
+        callback=lambda i, masks, history: seen.append((masks.shape, history["energy"].shape)),
+    )  # fmt: skip
+    assert "in 2 chunk(s) of <= 3" in fitted.settings["memory"]
+    assert torch.equal(fitted.masks, whole.masks)
+    assert seen == [((2, 2, 4, 16, 16), (i + 1, 2, 2)) for i in range(4)]
 
 
 def test_parametrization_equals_gradient_modulation_for_sgd_without_clamping(tiny_net):
@@ -188,7 +262,8 @@ def test_variants_and_rewards_batch_clips_and_areas(tiny_net, variant, reward):
     assert result.saliency.shape == (2, 4, 16, 16)
     assert result.history["energy"].shape == (5, 2, 2)
     assert np.isfinite(result.history["reward"]).all()
-    assert model.calls == result.model_calls == 5 + 2  # one batched call per iteration + clean + final
+    # one batched call per iteration + final + clean (clip 0 alone, measuring memory, then clip 1)
+    assert model.calls == result.model_calls == 5 + 1 + 2
     assert result.target == [0, 3]
 
 

@@ -128,6 +128,46 @@ def test_every_method_leaves_the_model_as_it_was(toy, clips):
     toy.eval()
 
 
+GRADIENT_METHODS = {
+    "gradient": lambda m, v: G.vanilla_gradient(m, v, 0),
+    "gradient_x_input": lambda m, v: G.gradient_x_input(m, v, 0),
+    "smoothgrad": lambda m, v: G.smoothgrad(m, v, 0, samples=3, progress=False),
+    "ig": lambda m, v: G.integrated_gradients(m, v, 0, steps=3, progress=False),
+    "gradcam": lambda m, v: G.grad_cam(m, v, 0),
+    "occlusion": lambda m, v: G.occlusion(m, v, 0, window=(16, 56, 56), progress=False),
+}
+
+
+class _Rude(torch.nn.Module):
+    """The toy model, plus global-state vandalism on every call."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        torch.set_num_threads(1)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.rand(3)
+        return self.inner(x)
+
+
+@pytest.mark.parametrize("name", GRADIENT_METHODS)
+def test_every_method_is_deterministic_and_restores_torch_settings(toy, clips, name):
+    method = GRADIENT_METHODS[name]
+    first, second = method(toy, clips[:1]), method(toy, clips[:1])
+    assert torch.equal(first, second)
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.manual_seed(2)
+    expected_next = torch.rand(2)
+    torch.manual_seed(2)
+    with torch.no_grad():
+        method(_Rude(toy), clips[:1])
+        assert not torch.is_grad_enabled()
+    assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == (threads, deterministic)
+    assert torch.equal(torch.rand(2), expected_next)
+
+
 def test_bad_options_are_named(toy, clips):
     with pytest.raises(ValueError, match="Unknown reduction 'mean'"):
         G.vanilla_gradient(toy, clips, 0, reduction="mean")

@@ -118,3 +118,29 @@ def test_deletion_and_insertion_reward_a_perfect_saliency_and_punish_an_inverted
     curve = deletion_insertion(model, video, 0, perfect, steps=8, perturbation="fade")["scores"]
     assert len(curve) == 9 and curve[0] == pytest.approx(torch.sigmoid(torch.tensor(5.0)).item())
     assert curve[-1] == pytest.approx(torch.sigmoid(torch.tensor(-5.0)).item())
+
+
+def test_kept_probability_hand_made_cases():
+    from fep.metrics import kept_probability
+
+    region = torch.zeros(4, 8, 8)
+    region[:, 2:5, 2:5] = 1  # 36 of 256 voxels
+    model = _Counter(region)
+    video = torch.ones(2, 3, 4, 8, 8)
+    share = 36 / 256
+    # Clip 0's saliency is the region itself, clip 1's its complement.
+    probs = kept_probability(model, video, 0, torch.stack([region, 1 - region]), share, perturbation="fade")
+    assert probs[0].item() == pytest.approx(torch.sigmoid(torch.tensor(5.0)).item())
+    assert probs[1].item() == pytest.approx(torch.sigmoid(torch.tensor(-5.0)).item())
+    # A flat saliency keeps exactly that share of voxels, in a fixed order (same answer twice).
+    flat = torch.zeros(2, 4, 8, 8)
+    first = kept_probability(model, video, [0, 1], flat, 0.5, perturbation="fade")
+    assert torch.equal(first, kept_probability(model, video, [0, 1], flat, 0.5, perturbation="fade"))
+    assert 0 < first[0] < 1 and first[1] == pytest.approx(1 - first[0])
+    # Batching changes nothing.
+    assert torch.equal(probs, kept_probability(model, video, 0, torch.stack([region, 1 - region]), share,
+                                               perturbation="fade", batch_size=1))  # fmt: skip
+    with pytest.raises(ValueError, match="one \\(T, H, W\\) map per clip"):
+        kept_probability(model, video, 0, region, share)
+    with pytest.raises(ValueError, match="fraction"):
+        kept_probability(model, video, 0, flat, 0.0)
