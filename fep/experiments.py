@@ -323,6 +323,10 @@ def _mean_ci(values: list[float]) -> tuple[float, float]:
 def merge(out: str | os.PathLike, clip_ids: Sequence[str], methods: Sequence[str], **info) -> list[dict]:
     """Read the items of a run and write ``table.csv``, ``summary.md``, ``summary.json`` and plots."""
     out = Path(out)
+    # A run killed while writing leaves hidden temporary files (atomic_write's); every rank is done
+    # when merge runs, so none of them is still being written.
+    for stale in [*out.glob(".*.tmp"), *(out / "items").glob(".*.tmp")]:
+        stale.unlink(missing_ok=True)
     rows, seconds = [], {m: [] for m in methods}
     for clip_id in clip_ids:
         for method in methods:

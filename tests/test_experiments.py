@@ -1,7 +1,9 @@
 """The experiments runner: tables, resume after a kill, torchrun sharding, real-video folders."""
 
 import csv
+import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -46,23 +48,45 @@ def test_rerun_skips_finished_items(uninterrupted):
     assert {p: p.stat().st_mtime_ns for p in (uninterrupted / "items").iterdir()} == before
 
 
-def test_killed_run_resumes_to_the_same_table(uninterrupted, tmp_path):
+def _check_no_corrupt_files(out: Path, reference: str) -> int:
+    """Every finished item parses and a table, if written, is the whole table; returns the item count."""
+    items = sorted((out / "items").glob("*.json")) if (out / "items").is_dir() else []
+    for item in items:
+        json.loads(item.read_text())
+    if (out / "table.csv").exists():
+        assert _table(out) == reference
+    return len(items)
+
+
+def test_run_killed_at_random_points_resumes_to_the_same_table(uninterrupted, tmp_path):
+    """SIGKILL three times at random moments (after a random number of items plus a random delay),
+    resuming in between; then let it finish."""
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "fep", *ARGS, "--out", str(out)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-    items = out / "items"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        if items.is_dir() and len(list(items.glob("*.json"))) >= 2:
+    reference = _table(uninterrupted)
+    rng = random.Random(20261125)
+    kills = 0
+    for _ in range(3):
+        start = _check_no_corrupt_files(out, reference)
+        if start == 6:
             break
-        time.sleep(0.05)  # polling a condition, not synchronising on time
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    finished = len(list(items.glob("*.json")))
-    assert 2 <= finished < 6, "the kill should land midway"
-    assert not (out / "table.csv").exists()
+        wanted = min(6, start + rng.randint(1, 2))
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if len(list((out / "items").glob("*.json"))) >= wanted:
+                break
+            time.sleep(0.02)  # polling a condition, not synchronising on time
+        time.sleep(rng.uniform(0.0, 0.5))  # the random part of the kill point
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait()
+        _check_no_corrupt_files(out, reference)
+    assert kills >= 2, "at least two kills should land before the run ends"
     assert main(ARGS + ["--out", str(out)]) == 0
-    assert _table(out) == _table(uninterrupted)
+    assert _table(out) == reference
+    assert not list(out.rglob("*.tmp")), "temporary files of killed writes are cleaned up"
 
 
 def test_torchrun_two_processes_give_the_same_table(uninterrupted, tmp_path):
