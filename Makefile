@@ -28,7 +28,19 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/ $(ALLOW_ROOT)
 
-bench: setup
+# TorchRay is a benchmark-only dependency (P3 compares against it); it lives in the [bench] extra.
+BENCH_STAMP := $(VENV)/.fep-bench-installed
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+# About an hour on a 2-core laptop CPU; results in benchmarks/results/ (SUMMARY.md, JSON, plots).
+bench: setup $(BENCH_STAMP)
 	$(PY) benchmarks/bench_dct.py
 	$(PY) benchmarks/bench_explain.py
+	$(PY) benchmarks/bench_memory.py
+	$(PY) benchmarks/bench_torchray.py
+	$(PY) benchmarks/bench_convergence.py
 	$(PY) benchmarks/bench_widgets.py
+	$(PY) benchmarks/summarize.py

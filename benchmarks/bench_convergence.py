@@ -102,13 +102,17 @@ FEP_ONLY = {"method", "iterations", "temporal_cutoff", "spatial_cutoff", "filter
             "preserve_norm", "schedule", "progress", "callback", "callback_every", "max_batch"}  # fmt: skip
 
 
+# Defaults that no stored run depends on (k is always passed; chunking and progress do not change masks).
+NEVER_CHANGE_A_RUN = {"iterations", "max_batch", "progress", "callback", "callback_every"}
+
+
 def defaults_fingerprint(method: str) -> dict:
     """The engine's defaults that a stored run of ``method`` depends on."""
     params = inspect.signature(extremal_perturbation).parameters.values()
     return {
         p.name: repr(p.default)
         for p in params
-        if p.default is not inspect.Parameter.empty and p.name != "max_batch"
+        if p.default is not inspect.Parameter.empty and p.name not in NEVER_CHANGE_A_RUN
         and (method == "fep" or p.name not in FEP_ONLY)
     }
 

@@ -276,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Explain a bundled sample clip with the toy model by F-EP and by 3D-EP.",
     )
     demo.add_argument("--sample", type=int, default=0, help="which bundled sample clip (default 0)")
-    common(demo, 200, "results/demo")
+    common(demo, 100, "results/demo")
     demo.set_defaults(func=cmd_demo)
 
     explain = sub.add_parser(
@@ -295,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--target", default="auto", help="auto (predicted class), a class index or a class name")
     explain.add_argument("--frames", type=int, default=16, help="frames sampled uniformly from the video (default 16)")
     explain.add_argument("--size", type=int, default=None, help="input side in pixels (default: the model's own)")
-    common(explain, 200, "results/explain")
+    common(explain, 100, "results/explain")
     explain.set_defaults(func=cmd_explain)
     exp = sub.add_parser(
         "experiments", help="methods x clips -> metrics table (resumable, torchrun-shardable)",

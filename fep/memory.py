@@ -92,7 +92,10 @@ def saved_activation_bytes(model: torch.nn.Module, clip: torch.Tensor, forward=N
             if key not in resident and key not in seen:
                 seen.add(key)
                 total += storage.nbytes()
-        return tensor
+        # A detached alias keeps the storage alive (so addresses are not reused while counting) without
+        # tying an output to its own grad_fn: returning ``tensor`` itself makes a reference cycle that
+        # keeps every activation alive after the probe.
+        return tensor.detach()
 
     probe = clip.detach().requires_grad_(True)
     with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):

@@ -97,11 +97,12 @@ class Perturbation:
         self.pyramid = None
         if kind == BLUR_PERTURBATION:
             with torch.no_grad():
-                levels = [
-                    blur_frames(self.video, (1 - l / (num_levels - 1)) * max_blur)
-                    for l in range(num_levels)  # noqa: E741
-                ]
-                self.pyramid = torch.stack(levels, dim=1)
+                # Filled level by level: stacking a list would hold every level twice at once.
+                self.pyramid = torch.empty(
+                    (video.shape[0], num_levels, *video.shape[1:]), dtype=video.dtype, device=video.device
+                )
+                for level in range(num_levels):
+                    self.pyramid[:, level] = blur_frames(self.video, (1 - level / (num_levels - 1)) * max_blur)
 
     def apply(self, mask: torch.Tensor, clips: slice = slice(None)) -> torch.Tensor:
         """Masked clips: ``mask`` ``(N, A, T, H, W)`` in [0, 1] → ``(N, A, C, T, H, W)``.

@@ -1,0 +1,135 @@
+"""Collect ``benchmarks/results/*.json`` into ``SUMMARY.md`` with two plots (quality vs iterations,
+overhead bars), each target stated as met or not with its measured number.
+
+Run: ``python benchmarks/summarize.py`` (``make bench`` runs it last).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import RESULTS  # noqa: E402
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _verdict(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
+
+
+def convergence_plot(data: dict, path: Path) -> None:
+    fig = Figure(figsize=(10, 3.6))
+    for ax, key, label in zip(fig.subplots(1, 2), ("kept_prob", "gt_ap"), ("kept-voxel probability (a = 0.1)",
+                                                                          "ground-truth AP"), strict=True):  # fmt: skip
+        for method, style in (("ep3d", "o-"), ("fep", "s-")):
+            rows = sorted((r for r in data["rows"] if r["method"] == method), key=lambda r: r["k"])
+            name = "3D-EP (TorchRay schedule)" if method == "ep3d" else "F-EP (package defaults)"
+            ax.plot([r["k"] for r in rows], [r[key] for r in rows], style, label=name)
+        ref = next(r for r in data["rows"] if r["method"] == "ep3d" and r["k"] == max(data["settings"]["ks"]))
+        ax.axhline(ref[key] - data["tolerance"], color="grey", ls=":", label="800-it 3D-EP - tolerance")
+        ax.set_xscale("log")
+        ax.set_xlabel("iterations k")
+        ax.set_title(label)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def overhead_plot(explain: dict | None, torchray: dict | None, path: Path) -> None:
+    fig = Figure(figsize=(8, 3.4))
+    ax = fig.subplots()
+    labels, values = [], []
+    for row in (explain or {}).get("rows", []):
+        for method in ("fep", "ep3d", "step"):
+            labels.append(f"{row['model']}\n{method}")
+            values.append(row[f"{method}_ratio"])
+    if torchray:
+        bare = torchray["bare_ms"]
+        for name in ("fep", "torchray"):
+            labels.append(f"resnet18 224\n{name}")
+            values.append(torchray["iteration_ms"][name] / bare)
+    ax.bar(range(len(values)), values, color=["tab:blue" if "torchray" not in lab else "tab:red" for lab in labels])
+    ax.axhline(1.0, color="black", lw=0.8)
+    ax.set_xticks(range(len(values)), labels, fontsize=7)
+    ax.set_ylabel("iteration / bare fwd+bwd")
+    ax.set_title("Per-iteration cost relative to one bare forward+backward (lower is better)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    explain, convergence = _load("explain_overhead"), _load("convergence")
+    torchray, memory = _load("torchray"), _load("memory")
+    lines = ["# Benchmark summary", "", "Written by `python benchmarks/summarize.py` from the JSON files beside it."]
+    lines.append("")
+    first = next((d for d in (explain, convergence, torchray, memory) if d), None)
+    if first:
+        lines += [f"Machine: {first['processor']}, {first['cpu_count']} CPUs, {first['threads']} torch threads, "
+                  f"torch {first['torch']}, GPU: {first['cuda'] or 'none'}.", ""]  # fmt: skip
+
+    lines += ["## P1 per-iteration overhead (`bench_explain.py`)", ""]
+    if explain:
+        lines += ["| model | batch | bare ms | F-EP | 3D-EP | STEP | target | verdict |", "|---" * 8 + "|"]
+        for row in explain["rows"]:
+            target = 1.5 if row["model"] == "tiny" else 1.10
+            lines.append(
+                f"| {row['model']} | {len(row['areas'])}x{tuple(row['input'][1:])} | {row['bare_ms']:.0f} | "
+                f"{row['fep_ratio']:.2f}x | {row['ep3d_ratio']:.2f}x | {row['step_ratio']:.2f}x | <= {target} | "
+                f"{_verdict(row['fep_ratio'] <= target)} |"
+            )
+    lines += ["", "## P2 convergence (`bench_convergence.py`)", ""]
+    if convergence:
+        s = convergence["settings"]
+        lines += [f"{s['clips']} held-out synthetic clips, toy model, area {s['area']}, tolerance "
+                  f"{convergence['tolerance']}; complete: {convergence['complete']}.", "",
+                  "| method | k | kept prob | GT AP | wall s (all clips) |", "|---|---|---|---|---|"]  # fmt: skip
+        for row in sorted(convergence["rows"], key=lambda r: (r["method"], r["k"])):
+            lines.append(f"| {row['method']} | {row['k']} | {row['kept_prob']:.4f} | {row['gt_ap']:.4f} | "
+                         f"{row['wall_s']:.1f} |")  # fmt: skip
+        k = convergence.get("fep_matches_ep3d_800_at_k")
+        lines += ["", f"F-EP matches 800-iteration 3D-EP at k = {k}; target k <= 150: "
+                  f"{_verdict(k is not None and k <= 150)}.", "", "![quality vs iterations](convergence.png)"]
+        convergence_plot(convergence, RESULTS / "convergence.png")
+    lines += ["", "## P3 versus TorchRay (`bench_torchray.py`)", ""]
+    if torchray:
+        o, d, fep_runs = torchray["overhead"], torchray["torchray_default"], torchray["fep_runs"]
+        ratio = torchray["wall_ratio_to_equal_quality"]
+        lines += [
+            f"resnet18 (weights=None) at {torchray['size']} px, areas {torchray['areas']}; bare batched fwd+bwd "
+            f"{torchray['bare_ms']:.0f} ms.",
+            "",
+            f"- Overhead per iteration: fep {o['fep_ms']:.1f} ms, TorchRay {o['torchray_ms']:.1f} ms, ratio "
+            f"{o['ratio']:.3f}; target <= 0.2: {_verdict(o['ratio'] <= 0.2)}.",
+            f"- TorchRay {d['iterations']} iterations: {d['wall_s']:.1f} s, quality {d['quality']:.4f}; fep runs: "
+            + ", ".join(f"{r['iterations']} it {r['wall_s']:.1f} s quality {r['quality']:.4f}" for r in fep_runs),
+            f"- Wall time to equal quality fep / TorchRay = {ratio if ratio is None else round(ratio, 3)}; target "
+            f"<= 0.25: {_verdict(ratio is not None and ratio <= 0.25)}.",
+            "",
+            "![overhead](overhead.png)",
+        ]
+    lines += ["", "## P4 peak memory (`bench_memory.py`)", ""]
+    if memory:
+        lines += ["| model | bare increment MiB | F-EP increment MiB | increment ratio | whole-process ratio | "
+                  "verdict (<= 1.3) |", "|---|---|---|---|---|---|"]  # fmt: skip
+        for row in memory["rows"]:
+            inc = row["increment_mib"]
+            lines.append(
+                f"| {row['model']} | {inc['bare']:.0f} | {inc['fep']:.0f} | {row['increment_ratio']:.2f}x | "
+                f"{row['process_ratio']:.2f}x | increment {_verdict(row['increment_ratio'] <= 1.3)}, "
+                f"process {_verdict(row['process_ratio'] <= 1.3)} |"
+            )
+    overhead_plot(explain, torchray, RESULTS / "overhead.png")
+    (RESULTS / "SUMMARY.md").write_text("\n".join(lines) + "\n")
+    print(RESULTS / "SUMMARY.md")
+
+
+if __name__ == "__main__":
+    main()
