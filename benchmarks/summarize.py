@@ -115,6 +115,9 @@ def main() -> None:
             "",
             "![overhead](overhead.png)",
         ]
+    elif (RESULTS / "torchray_run.log").exists():
+        lines += ["No complete `torchray.json`; the printed output of the last (interrupted) run:", "", "```"]
+        lines += [(RESULTS / "torchray_run.log").read_text().rstrip(), "```"]
     lines += ["", "## P4 peak memory (`bench_memory.py`)", ""]
     if memory:
         lines += ["| model | bare increment MiB | F-EP increment MiB | increment ratio | whole-process ratio | "
