@@ -250,8 +250,7 @@ def deletion_insertion(
     n = s.numel()
     if n != video[0, 0].numel():
         raise ValueError(f"saliency has {n} voxels but the clip has {video[0, 0].numel()}.")
-    noise = torch.rand(n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    ranking = torch.argsort(s + 1e-9 * (s.abs().max() + 1e-12) * noise, descending=True)
+    ranking = _voxel_order(s[None])[0]
     rank = torch.empty(n, dtype=torch.long)
     rank[ranking] = torch.arange(n)
     rank = rank.reshape(video.shape[2:]).to(video.device)
@@ -268,17 +267,21 @@ def deletion_insertion(
     return {"scores": scores.tolist(), "auc": auc(scores)}
 
 
-def _top_share(saliency: torch.Tensor, fraction: float) -> torch.Tensor:
-    """Bool mask of the top ``fraction`` of voxels of each ``(T, H, W)`` volume in ``(N, T, H, W)``;
-    ties are broken in a fixed random order so a flat map keeps exactly that share."""
-    n = saliency.shape[0]
-    flat = saliency.reshape(n, -1).double()
-    count = round(fraction * flat.shape[1])
+def _voxel_order(scores: torch.Tensor) -> torch.Tensor:
+    """Voxel indices of each row of ``scores`` ``(N, V)`` from most to least salient; ties are broken
+    in a fixed random order (a flat map must not favour the first frames or rows)."""
+    flat = scores.double()
     noise = torch.rand(flat.shape[1], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     scale = 1e-9 * (flat.abs().amax(dim=1, keepdim=True) + 1e-12)
-    order = torch.argsort(flat + scale * noise.to(flat.device), dim=1, descending=True)
+    return torch.argsort(flat + scale * noise.to(flat.device), dim=1, descending=True)
+
+
+def _top_share(saliency: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Bool mask of the top ``fraction`` of voxels of each ``(T, H, W)`` volume in ``(N, T, H, W)``."""
+    flat = saliency.reshape(saliency.shape[0], -1)
+    count = round(fraction * flat.shape[1])
     keep = torch.zeros_like(flat, dtype=torch.bool)
-    keep.scatter_(1, order[:, :count], True)
+    keep.scatter_(1, _voxel_order(flat)[:, :count], True)
     return keep.reshape(saliency.shape)
 
 

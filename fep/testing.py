@@ -11,7 +11,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["TinyVideoNet", "TinyImageNet", "OneClipAtATime", "moving_square_clip", "square_detector", "same_weights"]
+__all__ = [
+    "TinyVideoNet",
+    "TinyImageNet",
+    "OneClipAtATime",
+    "SettingsChangingModel",
+    "moving_square_clip",
+    "square_detector",
+    "same_weights",
+]
 
 
 class TinyVideoNet(nn.Module):
@@ -112,3 +120,19 @@ class OneClipAtATime(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.inner(x[i : i + 1]) for i in range(x.shape[0])])
+
+
+class SettingsChangingModel(nn.Module):
+    """Runs ``inner`` after changing every global torch setting it can reach (threads, deterministic
+    mode, cuDNN benchmark) and drawing from the global RNG: an explainer must undo all of it."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        torch.set_num_threads(1)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = not torch.backends.cudnn.benchmark
+        torch.rand(3)
+        return self.inner(x)

@@ -8,7 +8,7 @@ from fep.dct import dct3
 from fep.explain import FEP, METHODS, extremal_perturbation
 from fep.explanation import Explanation
 from fep.perturbation import Perturbation
-from fep.testing import OneClipAtATime, TinyImageNet
+from fep.testing import OneClipAtATime, SettingsChangingModel, TinyImageNet
 
 FAST = dict(iterations=200, progress=False)
 
@@ -128,21 +128,6 @@ def test_same_seed_same_masks_and_global_rng_untouched(tiny_net, method):
     assert not torch.equal(a.masks, c.masks)  # the seed matters (it breaks the area sort's ties)
 
 
-class RudeModel(torch.nn.Module):
-    """Changes every global torch setting it can reach while it runs."""
-
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        torch.set_num_threads(1)
-        torch.use_deterministic_algorithms(True, warn_only=False)
-        torch.backends.cudnn.benchmark = not torch.backends.cudnn.benchmark
-        torch.rand(5)  # draws from the global generator
-        return self.inner(x)
-
-
 def test_torch_settings_are_restored_even_when_the_model_changes_them(tiny_net):
     before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
               torch.is_deterministic_algorithms_warn_only_enabled(), torch.backends.cudnn.benchmark)  # fmt: skip
@@ -151,7 +136,7 @@ def test_torch_settings_are_restored_even_when_the_model_changes_them(tiny_net):
     expected_next = torch.rand(2)
     torch.manual_seed(9)
     with torch.no_grad():  # the engine needs grad inside, and must give the caller's mode back
-        extremal_perturbation(RudeModel(tiny_net), video, 0, iterations=2, progress=False)
+        extremal_perturbation(SettingsChangingModel(tiny_net), video, 0, iterations=2, progress=False)
         assert not torch.is_grad_enabled()
     after = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
              torch.is_deterministic_algorithms_warn_only_enabled(), torch.backends.cudnn.benchmark)  # fmt: skip

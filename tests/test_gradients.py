@@ -9,7 +9,7 @@ from fep import gradients as G
 from fep.metrics import spectral_concentration, temporal_difference
 from fep.models import load_model, preprocess
 from fep.samples import load_sample
-from fep.testing import moving_square_clip, square_detector
+from fep.testing import SettingsChangingModel, moving_square_clip, square_detector
 
 
 @pytest.fixture(scope="module")
@@ -138,20 +138,6 @@ GRADIENT_METHODS = {
 }
 
 
-class _Rude(torch.nn.Module):
-    """The toy model, plus global-state vandalism on every call."""
-
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        torch.set_num_threads(1)
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.rand(3)
-        return self.inner(x)
-
-
 @pytest.mark.parametrize("name", GRADIENT_METHODS)
 def test_every_method_is_deterministic_and_restores_torch_settings(toy, clips, name):
     method = GRADIENT_METHODS[name]
@@ -162,7 +148,7 @@ def test_every_method_is_deterministic_and_restores_torch_settings(toy, clips, n
     expected_next = torch.rand(2)
     torch.manual_seed(2)
     with torch.no_grad():
-        method(_Rude(toy), clips[:1])
+        method(SettingsChangingModel(toy), clips[:1])
         assert not torch.is_grad_enabled()
     assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == (threads, deterministic)
     assert torch.equal(torch.rand(2), expected_next)
