@@ -29,7 +29,7 @@ import torch
 import torchvision
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import machine, median_time, write_result  # noqa: E402
+from _timing import RESULTS, machine, median_time, write_result  # noqa: E402
 
 from fep.explain import extremal_perturbation  # noqa: E402
 from fep.metrics import kept_probability  # noqa: E402
@@ -92,8 +92,8 @@ def run_torchray(model, image, target, iterations: int) -> tuple[torch.Tensor, f
     return masks[:, 0].detach(), time.perf_counter() - start
 
 
-def run_fep(model, image, target, iterations: int | None = None) -> tuple[torch.Tensor, float]:
-    options = {} if iterations is None else {"iterations": iterations}
+def run_fep(model, image, target, iterations: int | None = None, **options) -> tuple[torch.Tensor, float]:
+    options = {**options, **({} if iterations is None else {"iterations": iterations})}
     start = time.perf_counter()
     result = extremal_perturbation(model, image, target, areas=AREAS, progress=False, **options)
     return result.masks[0, :, 0], time.perf_counter() - start
@@ -118,10 +118,36 @@ def bare_step(model, image, repeats: int) -> float:
         return median_time(step, repeats=repeats, warmup=2)
 
 
+def add_same_method() -> None:
+    path = RESULTS / "torchray.json"
+    if not path.exists():
+        sys.exit("Run benchmarks/bench_torchray.py first: --same-method adds to its results.")
+    data = json.loads(path.read_text())
+    model, image, target = setup()
+    masks, wall = run_fep(model, image, target, method="ep3d")
+    q = quality(model, image, target, masks)
+    tr = data["torchray_default"]
+    data["fep_same_method"] = {
+        "method": "ep3d", "iterations": FEP_DEFAULT_ITERATIONS, "wall_s": wall, "quality": q,
+        "matches_torchray": q >= 0.99 * tr["quality"], "wall_ratio": wall / tr["wall_s"],
+    }  # fmt: skip
+    print(f"fep plain EP {FEP_DEFAULT_ITERATIONS} iterations: {wall:.1f} s, quality {q:.4f} "
+          f"(TorchRay 800: {tr['quality']:.4f} in {tr['wall_s']:.1f} s; ratio {wall / tr['wall_s']:.3f})")  # fmt: skip
+    write_result("torchray", data)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs: checks the harness, not the targets")
+    parser.add_argument(
+        "--same-method", action="store_true",
+        help="only add to the stored results fep's plain EP (method=ep3d, default iterations): the same method "
+        "as TorchRay, so the gap left by F-EP's low-pass is visible",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.same_method:
+        add_same_method()
+        return
     n1, n2, repeats, default_iters = (2, 4, 1, 20) if args.quick else (5, 25, 3, 800)
     model, image, target = setup()
     info = machine()
