@@ -112,7 +112,8 @@ def defaults_fingerprint(method: str) -> dict:
     return {
         p.name: repr(p.default)
         for p in params
-        if p.default is not inspect.Parameter.empty and p.name not in NEVER_CHANGE_A_RUN
+        if p.default is not inspect.Parameter.empty
+        and p.name not in NEVER_CHANGE_A_RUN
         and (method == "fep" or p.name not in FEP_ONLY)
     }
 

@@ -59,7 +59,7 @@ from fep.dct import modulate as dct_modulate
 from fep.explanation import Explanation
 from fep.memory import chunk_size, describe, item_bytes, saved_activation_bytes
 from fep.model_state import frozen_model, guess_input_channels, guess_num_classes, model_device
-from fep.objectives import REWARDS, area_loss, area_reference, core_loss
+from fep.objectives import REWARDS, area_loss, area_zero_counts, core_loss
 from fep.objectives import reward as reward_of
 from fep.perturbation import PERTURBATIONS, Perturbation, mask_grid, upsample_mask
 
@@ -358,9 +358,8 @@ def extremal_perturbation(
         pert = Perturbation(video, perturbation, num_levels, max_blur)
         grid_h, grid_w = mask_grid(height, width, mask_step)
         per_frame = method == METHOD_EP2D
-        reference = area_reference(
-            areas, height * width if per_frame else frames * height * width, video.device, video.dtype
-        )
+        # Counts, not a reference tensor: the area loss then selects the cut-off instead of sorting.
+        reference = area_zero_counts(areas, height * width if per_frame else frames * height * width)
         # Fixed random tie-breaking for the area sort (see fep.objectives.area_loss).
         tiebreak = 1e-6 * torch.rand((1, 1, frames, height, width), device=video.device, dtype=video.dtype)
         growth = (area_weight_final / area_weight) ** (1.0 / max(1, iterations - 1))
@@ -421,11 +420,23 @@ def extremal_perturbation(
             for part in chunks:
                 clips_part, areas_part = part
                 mask = upsample_mask(params_now(response, part), (height, width), mask_step)
+                # The regularisers first: their temporaries (a sort of every mask) are freed before the
+                # model's activations exist, which is when memory peaks.
+                areas_l = area_loss(mask, reference[areas_part], per_frame, tiebreak)
+                if core_w:
+                    core = core_loss(mask, areas[areas_part], core_frames, core_size)
+                else:
+                    core = torch.zeros_like(areas_l)
                 if variant == VARIANT_DUAL:
                     masked = torch.cat([pert.apply(mask, clips_part), pert.apply(1 - mask, clips_part)], dim=1)
                 else:
                     masked = pert.apply(1 - mask if variant == VARIANT_DELETE else mask, clips_part)
                 pn, pa = mask.shape[:2]
+                if full_masks is not None:
+                    full_masks[part] = mask.detach()
+                # Only a callback needs the mask from here on; otherwise it is freed before the model runs.
+                shown = (mask.detach() if full_masks is None else full_masks) if callback is not None else None
+                del mask
                 masked = masked.reshape(-1, channels, frames, height, width)
                 if jitter and i % 2 == 0:
                     masked = masked.flip(-1)
@@ -440,11 +451,6 @@ def extremal_perturbation(
                 else:
                     rewards = reward_of(logits, chosen, reward, deleted=variant == VARIANT_DELETE)
                 rewards = rewards.reshape(pn, pa)
-                areas_l = area_loss(mask, reference[areas_part], per_frame, tiebreak)
-                if core_w:
-                    core = core_loss(mask, areas[areas_part], core_frames, core_size)
-                else:
-                    core = torch.zeros_like(areas_l)
                 regular = area_w * areas_l + core_w * core
                 energy = regular - rewards
 
@@ -460,8 +466,6 @@ def extremal_perturbation(
 
                 for key, value in zip(history, (rewards, areas_l, core, energy), strict=True):
                     history[key][i][part] = value.detach()
-                if full_masks is not None:
-                    full_masks[part] = mask.detach()
 
             if only_reward:
                 grad = dct_modulate(grad_reward, response, preserve_norm) + grad
@@ -479,7 +483,6 @@ def extremal_perturbation(
             if progress and (i % 10 == 0 or i == iterations - 1):
                 bar.set_postfix(energy=f"{history['energy'][i].mean().item():.3f}")
             if callback is not None and (i % callback_every == 0 or i == iterations - 1):
-                shown = mask.detach() if full_masks is None else full_masks
                 callback(i, shown, {k: v[: i + 1] for k, v in history.items()})
         bar.close()
 
@@ -491,6 +494,8 @@ def extremal_perturbation(
                 mask = upsample_mask(params_now(final, part), (height, width), mask_step).clamp(0, 1)
                 masks[part] = mask
                 pn, pa = mask.shape[:2]
+                if full_masks is not None:
+                    full_masks[part] = mask.detach()
                 kept_logits = run_model(pert.apply(mask, part[0]).reshape(-1, channels, frames, height, width))
                 model_calls += 1
                 chosen = pair_targets[part].reshape(-1, 1)

@@ -32,6 +32,7 @@ __all__ = [
     "REWARD_LOGPROB",
     "REWARDS",
     "reward",
+    "area_zero_counts",
     "area_reference",
     "area_loss",
     "ellipsoid_kernel",
@@ -69,27 +70,39 @@ def reward(logits: torch.Tensor, target: torch.Tensor, kind: str, deleted: bool 
     return -picked if deleted else picked
 
 
+def area_zero_counts(areas: tuple[float, ...], n: int) -> tuple[int, ...]:
+    """How many of ``n`` sorted mask values each area pushes to 0: ``int(n (1 - a))``."""
+    return tuple(int(n * (1 - a)) for a in areas)
+
+
 def area_reference(areas: tuple[float, ...], n: int, device=None, dtype=torch.float32) -> torch.Tensor:
     """Reference ``(A, n)``: 0 for the lowest ``int(n (1 - a))`` sorted values, 1 for the rest."""
     ref = torch.ones(len(areas), n, device=device, dtype=dtype)
-    for i, a in enumerate(areas):
-        ref[i, : int(n * (1 - a))] = 0
+    for i, zeros in enumerate(area_zero_counts(areas, n)):
+        ref[i, :zeros] = 0
     return ref
 
 
 def area_loss(
-    mask: torch.Tensor, reference: torch.Tensor, per_frame: bool, tiebreak: torch.Tensor | None = None
+    mask: torch.Tensor,
+    reference: torch.Tensor | tuple[int, ...],
+    per_frame: bool,
+    tiebreak: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Area loss of every mask.
+    r"""Area loss of every mask: :math:`\operatorname{mean}_j (m_{(j)} - r_j)^2` over the sorted values.
 
     Args:
         mask: ``(N, A, T, H, W)``.
-        reference: ``(A, T*H*W)`` for the volume, ``(A, H*W)`` with ``per_frame``.
+        reference: ``(A, T*H*W)`` for the volume, ``(A, H*W)`` with ``per_frame`` (any sorted target
+            values, e.g. :func:`area_reference`); or, for TorchRay's 0/1 reference, the number of values
+            each area pushes to 0 (:func:`area_zero_counts`). The second form needs no sort, only a
+            selection of the cut-off value, which is several times faster (what
+            :func:`~fep.explain.extremal_perturbation` uses); both give the same loss and gradient.
         per_frame: sort each frame separately (2D-EP) instead of the volume (3D-EP).
         tiebreak: optional tiny noise shaped like ``mask`` (or broadcastable), added to the sort key
-            only. Masks start as all ones, so every value ties; a plain sort then ranks ties in raster
-            order and the area term pushes down the first frames and rows first. A fixed random order
-            spreads that push evenly instead.
+            only (in float64, so that it separates values that tie in float32). Masks start as all ones,
+            so every value ties; a plain sort then ranks ties in raster order and the area term pushes
+            down the first frames and rows first. A fixed random order spreads that push evenly instead.
 
     Returns:
         ``(N, A)`` losses.
@@ -97,13 +110,67 @@ def area_loss(
     n, a, t = mask.shape[:3]
     shape = (n, a, t, -1) if per_frame else (n, a, -1)
     flat = mask.reshape(shape)
-    if tiebreak is None:
-        values = flat.sort(dim=-1).values
-    else:
-        order = (flat.detach() + tiebreak.expand_as(mask).reshape(shape)).argsort(dim=-1)
-        values = flat.gather(-1, order)
-    ref = reference[None, :, None] if per_frame else reference[None]
-    return (values - ref).pow(2).mean(dim=tuple(range(2, flat.ndim)))
+    key = flat.detach()
+    if tiebreak is not None:
+        key = key.double() + tiebreak.expand_as(mask).reshape(shape).double()
+    with torch.no_grad():
+        if isinstance(reference, torch.Tensor):
+            order = key.argsort(dim=-1)
+            ref = reference[None, :, None] if per_frame else reference[None]
+            target = torch.empty_like(flat).scatter_(-1, order, ref.to(flat.dtype).expand_as(flat))
+        else:
+            target = _top_voxels(key, tuple(reference)).to(flat.dtype)
+        del key
+    return _AreaLoss.apply(flat, target)
+
+
+def _top_voxels(key: torch.Tensor, zeros: tuple[int, ...]) -> torch.Tensor:
+    """True where a voxel is not among the ``zeros[j]`` lowest of its row in area ``j``.
+
+    ``key`` ``(N, A, ..., n)``. One selection of the cut-off per area (``kthvalue`` takes one rank for
+    all rows), O(n) instead of a sort's O(n log n). Ties at the cut-off go to the lowest ranks in raster
+    order, as a stable sort would put them.
+    """
+    if len(zeros) != key.shape[1]:
+        raise ValueError(f"area_loss got {len(zeros)} zero counts for {key.shape[1]} areas; pass one per area.")
+    length = key.shape[-1]
+    top = torch.empty(key.shape, dtype=torch.bool, device=key.device)
+    for j, k in enumerate(zeros):
+        row = key[:, j]
+        if k <= 0 or k >= length:
+            top[:, j] = k <= 0
+            continue
+        cut = row.kthvalue(k, dim=-1, keepdim=True).values
+        below = row < cut
+        tied = row == cut
+        missing = k - below.sum(-1, keepdim=True)
+        top[:, j] = ~(below | (tied & (tied.cumsum(-1) <= missing)))
+    return top
+
+
+class _AreaLoss(torch.autograd.Function):
+    r"""``mean((flat - target)^2)`` over the axes after the first two, ``target`` the reference value
+    each voxel is ranked against.
+
+    Its gradient is known in closed form, :math:`2 (m - r) / n`, so it is computed in the forward pass
+    and kept as one mask-sized tensor: autograd through ``sort`` / ``gather`` would keep the int64
+    ranking (twice a float mask) and build several mask-sized temporaries in the backward pass, while
+    the model's activations are alive.
+    """
+
+    @staticmethod
+    def forward(ctx, flat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        residual = flat - target
+        loss = residual.pow(2).mean(dim=tuple(range(2, residual.ndim)))
+        count = residual[0, 0].numel()
+        ctx.save_for_backward(residual.mul_(2.0 / count))
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_loss: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (grad,) = ctx.saved_tensors
+        return grad * grad_loss.reshape(*grad_loss.shape, *([1] * (grad.ndim - 2))), None
 
 
 def ellipsoid_kernel(frames: int, size: int, device=None, dtype=torch.float32) -> torch.Tensor:

@@ -112,18 +112,54 @@ class Perturbation:
         """
         if self.kind == FADE_PERTURBATION:
             return self.video[clips, None] * mask[:, :, None]
-        n, a = mask.shape[:2]
-        pyramid = self.pyramid[clips]
-        _, levels, c, t, h, w = pyramid.shape
+        return _PyramidSample.apply(mask, self.pyramid[clips])
+
+
+def _gather_levels(pyramid: torch.Tensor, lower: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Levels ``lower`` and ``lower + 1`` of ``pyramid`` ``(N, L, C, T, H, W)`` at every voxel of
+    ``lower`` ``(N, A, T, H, W)``: two ``(N, A, C, T, H, W)`` tensors."""
+    n, a = lower.shape[:2]
+    _, levels, c, t, h, w = pyramid.shape
+    source = pyramid[:, None].expand(n, a, levels, c, t, h, w)
+    index = lower.long()
+    # Expanded views, not copies: the channel axis shares one index (8 bytes a voxel otherwise).
+    lower_index = index[:, :, None, None].expand(n, a, 1, c, t, h, w)
+    upper_index = (index + 1)[:, :, None, None].expand(n, a, 1, c, t, h, w)
+    return torch.gather(source, 2, lower_index).squeeze(2), torch.gather(source, 2, upper_index).squeeze(2)
+
+
+class _PyramidSample(torch.autograd.Function):
+    r"""``y0 + frac (y1 - y0)`` with ``y0, y1`` the pyramid levels around ``m (L-1)``.
+
+    Written as an autograd function for memory: ``torch.lerp`` would keep both gathered levels alive
+    until the backward pass, two masked-clip-sized tensors while the model's activations are also alive
+    (the peak). Here only the level index is kept (one byte a voxel) and the level difference
+    :math:`y_1 - y_0` is gathered again in the backward pass, when the model's activations are freed:
+    :math:`\partial \text{out} / \partial m = (L-1)(y_1 - y_0)`, summed over channels.
+    """
+
+    @staticmethod
+    def forward(ctx, mask: torch.Tensor, pyramid: torch.Tensor) -> torch.Tensor:
+        levels = pyramid.shape[1]
         scaled = mask * (levels - 1)
         # floor clamped to L-2 so that mask 1 lands exactly on the top level with weight 1.
-        lower = scaled.detach().floor().clamp_(0, levels - 2)
-        frac = (scaled - lower)[:, :, None]
-        index = lower.long()[:, :, None, None].expand(n, a, 1, c, t, h, w)
-        source = pyramid[:, None].expand(n, a, levels, c, t, h, w)
-        y0 = torch.gather(source, 2, index).squeeze(2)
-        y1 = torch.gather(source, 2, index + 1).squeeze(2)
-        return torch.lerp(y0, y1, frac)
+        lower = scaled.floor().clamp_(0, levels - 2)
+        frac = scaled.sub_(lower)
+        out, diff = _gather_levels(pyramid, lower)
+        diff.sub_(out)
+        out.addcmul_(diff, frac[:, :, None])
+        ctx.save_for_backward(lower.to(torch.uint8 if levels <= 256 else torch.int64), pyramid)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor, None]:
+        lower, pyramid = ctx.saved_tensors
+        y0, diff = _gather_levels(pyramid, lower)
+        diff.sub_(y0)
+        del y0
+        diff.mul_(grad_out)
+        return diff.sum(dim=2).mul_(pyramid.shape[1] - 1), None
 
 
 def mask_grid(height: int, width: int, step: int) -> tuple[int, int]:

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from fep.objectives import area_loss, area_reference, core_loss, ellipsoid_kernel, reward
+from fep.objectives import area_loss, area_reference, area_zero_counts, core_loss, ellipsoid_kernel, reward
 
 
 def test_rewards_on_hand_made_logits():
@@ -61,3 +61,57 @@ def test_ellipsoid_kernel_and_core_loss():
     assert core_loss(empty, (0.5,)).item() == pytest.approx(1.0)
     # Short clips shrink the kernel instead of failing.
     assert core_loss(torch.ones(2, 3, 2, 16, 16), (0.1, 0.2, 0.3)).shape == (2, 3)
+
+
+def _area_loss_oracle(mask, reference, per_frame, tiebreak):
+    """Autograd through the sort itself (the previous implementation)."""
+    n, a, t = mask.shape[:3]
+    shape = (n, a, t, -1) if per_frame else (n, a, -1)
+    flat = mask.reshape(shape)
+    order = (flat.detach() + tiebreak.expand_as(mask).reshape(shape)).argsort(dim=-1)
+    ref = reference[None, :, None] if per_frame else reference[None]
+    return (flat.gather(-1, order) - ref).pow(2).mean(dim=tuple(range(2, flat.ndim)))
+
+
+@pytest.mark.parametrize("per_frame", [False, True])
+def test_area_loss_gradient_in_closed_form_matches_autograd_through_the_sort(per_frame):
+    gen = torch.Generator().manual_seed(1)
+    mask = torch.rand(2, 3, 3, 7, 9, generator=gen, requires_grad=True)
+    tiebreak = 1e-6 * torch.rand(1, 1, 3, 7, 9, generator=gen)
+    ref = area_reference((0.05, 0.1, 0.3), 63 if per_frame else 189)
+    weights = torch.randn(2, 3, generator=gen)
+    loss = area_loss(mask, ref, per_frame, tiebreak)
+    (grad,) = torch.autograd.grad((loss * weights).sum(), mask)
+    expected = _area_loss_oracle(mask, ref, per_frame, tiebreak)
+    (expected_grad,) = torch.autograd.grad((expected * weights).sum(), mask)
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(grad, expected_grad)
+    # A boolean reference is the same reference.
+    torch.testing.assert_close(area_loss(mask, ref.bool(), per_frame, tiebreak), loss)
+    # Zero counts select the cut-off instead of sorting: the same loss and gradient.
+    zeros = area_zero_counts((0.05, 0.1, 0.3), 63 if per_frame else 189)
+    assert zeros == tuple(int((ref[i] == 0).sum()) for i in range(3))
+    selected = area_loss(mask, zeros, per_frame, tiebreak)
+    (selected_grad,) = torch.autograd.grad((selected * weights).sum(), mask)
+    torch.testing.assert_close(selected, expected)
+    torch.testing.assert_close(selected_grad, expected_grad)
+    probe = torch.rand(1, 2, 2, 3, 4, dtype=torch.float64, generator=gen, requires_grad=True)
+    ref64 = area_reference((0.2, 0.5), 12 if per_frame else 24, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda m: area_loss(m, ref64, per_frame), (probe,))
+
+
+def test_area_loss_by_selection_breaks_exact_ties_like_a_stable_sort():
+    # All values tie: the lowest `zeros` ranks in raster order are pushed down, exactly that many.
+    ones = torch.ones(2, 2, 3, 4, 5, requires_grad=True)
+    zeros = area_zero_counts((0.25, 0.75), 60)
+    assert zeros == (45, 15)
+    loss = area_loss(ones, zeros, per_frame=False)
+    torch.testing.assert_close(loss, torch.tensor([[45 / 60, 15 / 60]] * 2))
+    loss.sum().backward()
+    pushed = (ones.grad > 0).reshape(2, 2, 60)
+    assert pushed[:, 0].sum(-1).tolist() == [45, 45] and pushed[:, 1].sum(-1).tolist() == [15, 15]
+    assert pushed[0, 0, :45].all() and pushed[0, 1, :15].all()  # raster order
+    # Areas 0 and 1 push nothing / everything down.
+    torch.testing.assert_close(area_loss(ones, (0, 60), per_frame=False), torch.tensor([[0.0, 1.0]] * 2))
+    with pytest.raises(ValueError, match="2 zero counts for 3 areas"):
+        area_loss(torch.ones(1, 3, 1, 2, 2), (1, 2), per_frame=False)

@@ -81,3 +81,47 @@ def test_separable_blur_equals_torchvision_gaussian_blur():
         frames = video.transpose(1, 2).reshape(6, 3, 40, 36)
         expected = gaussian_blur(frames, [2 * half + 1] * 2, [sigma, sigma]).reshape(2, 3, 3, 40, 36).transpose(1, 2)
         torch.testing.assert_close(blur_frames(video, sigma), expected, atol=1e-5, rtol=0)
+
+
+def _lerp_oracle(mask: torch.Tensor, pyramid: torch.Tensor) -> torch.Tensor:
+    """The masked clips written with autograd's own ops (the previous implementation)."""
+    levels = pyramid.shape[1]
+    scaled = mask * (levels - 1)
+    lower = scaled.detach().floor().clamp(0, levels - 2).long()
+    frac = (scaled - lower)[:, :, None]
+    n, a, t, h, w = mask.shape
+    source = pyramid[:, None].expand(n, a, *pyramid.shape[1:])
+    index = lower[:, :, None, None].expand(n, a, 1, pyramid.shape[2], t, h, w)
+    y0 = source.gather(2, index).squeeze(2)
+    y1 = source.gather(2, index + 1).squeeze(2)
+    return torch.lerp(y0, y1, frac)
+
+
+def test_blur_apply_and_its_gradient_match_autograd_through_lerp():
+    gen = torch.Generator().manual_seed(0)
+    pert = Perturbation(torch.randn(2, 3, 3, 12, 10, generator=gen), "blur", num_levels=6, max_blur=4)
+    mask = torch.rand(2, 3, 3, 12, 10, generator=gen)
+    mask[0, 0, 0, :2] = 1.0  # the top level and the bottom one, where the level index is clamped
+    mask[0, 1, 0, :2] = 0.0
+    mask.requires_grad_(True)
+    weights = torch.randn(2, 3, 3, 3, 12, 10, generator=gen)
+    out = pert.apply(mask)
+    (grad,) = torch.autograd.grad((out * weights).sum(), mask)
+    expected = _lerp_oracle(mask, pert.pyramid)
+    (expected_grad,) = torch.autograd.grad((expected * weights).sum(), mask)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-6, atol=1e-6)
+    small = Perturbation(torch.randn(1, 2, 2, 5, 6, dtype=torch.float64, generator=gen), num_levels=4, max_blur=2)
+    probe = torch.rand(1, 2, 2, 5, 6, dtype=torch.float64, generator=gen, requires_grad=True)
+    assert torch.autograd.gradcheck(small.apply, (probe,))
+
+
+def test_blur_apply_keeps_only_a_byte_per_voxel_for_the_backward_pass():
+    # The gathered levels are masked-clip sized; keeping them (as torch.lerp does) raised the peak.
+    pert = Perturbation(torch.rand(1, 3, 4, 16, 16), "blur")
+    mask = torch.rand(1, 3, 4, 16, 16, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        pert.apply(mask)
+    extra = [t for t in saved if t.untyped_storage().data_ptr() != pert.pyramid.untyped_storage().data_ptr()]
+    assert sum(t.numel() * t.element_size() for t in extra) == mask.numel()  # the uint8 level index
