@@ -30,18 +30,25 @@ class TensorPeak(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
+        # An output that shares an input's storage (a view, detach, an in-place result) allocated nothing;
+        # this also keeps storages made before entry (the model's parameters) out of the count.
+        inputs = {_storage_key(t) for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)}
         for tensor in tree_flatten(out)[0]:
             if not isinstance(tensor, torch.Tensor) or tensor.device.type == "meta":
                 continue
             storage = tensor.untyped_storage()
             key = storage.data_ptr()
-            if key in self.live or storage.nbytes() == 0:
-                continue  # a view, or an in-place result, of a storage already counted
+            if key in self.live or key in inputs or storage.nbytes() == 0:
+                continue
             self.live[key] = storage.nbytes()
             self.current += storage.nbytes()
             self.peak_bytes = max(self.peak_bytes, self.current)
             weakref.finalize(storage, self._freed, key)
         return out
+
+
+def _storage_key(tensor: torch.Tensor) -> int | None:
+    return None if tensor.device.type == "meta" else tensor.untyped_storage().data_ptr()
 
 
 def tensor_peak_bytes(work: Callable[[], object]) -> int:

@@ -115,3 +115,16 @@ def test_area_loss_by_selection_breaks_exact_ties_like_a_stable_sort():
     torch.testing.assert_close(area_loss(ones, (0, 60), per_frame=False), torch.tensor([[0.0, 1.0]] * 2))
     with pytest.raises(ValueError, match="2 zero counts for 3 areas"):
         area_loss(torch.ones(1, 3, 1, 2, 2), (1, 2), per_frame=False)
+
+
+@pytest.mark.parametrize("by_selection", [True, False])
+def test_tiebreak_orders_float32_ties_by_the_noise_alone(by_selection):
+    # 1 + 1e-6 noise takes only about eight float32 values, so a float32 key would leave ties (ranked in
+    # raster order); the key is float64, so the push follows the noise exactly.
+    ones = torch.ones(1, 1, 4, 8, 8, requires_grad=True)
+    noise = 1e-6 * torch.rand(1, 1, 4, 8, 8, generator=torch.Generator().manual_seed(3))
+    reference = (100,) if by_selection else area_reference((1 - 100 / 256,), 256)
+    area_loss(ones, reference, per_frame=False, tiebreak=noise).sum().backward()
+    expected = torch.zeros(256, dtype=torch.bool)
+    expected[noise.flatten().double().argsort()[:100]] = True
+    assert torch.equal(ones.grad.flatten() > 0, expected)
