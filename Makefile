@@ -39,6 +39,7 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 bench: setup $(BENCH_STAMP)
 	$(PY) benchmarks/bench_dct.py
 	$(PY) benchmarks/bench_explain.py
+	$(PY) benchmarks/bench_compile.py
 	$(PY) benchmarks/bench_memory.py
 	$(PY) benchmarks/bench_torchray.py
 	$(PY) benchmarks/bench_convergence.py

@@ -67,6 +67,13 @@ def test_make_targets_run_what_the_readme_promises():
     assert "fep demo" in dry("demo")
     assert "pytest --nbmake tests notebooks" in dry("test")
     bench = dry("bench")
-    for script in ("bench_explain", "bench_convergence", "bench_torchray", "bench_memory", "summarize"):
+    for script in (
+        "bench_explain",
+        "bench_compile",
+        "bench_convergence",
+        "bench_torchray",
+        "bench_memory",
+        "summarize",
+    ):
         assert f"benchmarks/{script}.py" in bench
     assert "-e '.[dev,bench]'" in (ROOT / "Makefile").read_text()  # TorchRay comes with the bench extra
