@@ -360,7 +360,7 @@ def extremal_perturbation(
         per_frame = method == METHOD_EP2D
         # Counts, not a reference tensor: the area loss then selects the cut-off instead of sorting.
         reference = area_zero_counts(areas, height * width if per_frame else frames * height * width)
-        # Fixed random tie-breaking for the area sort (see fep.objectives.area_loss).
+        # Fixed random tie-breaking for the area term's ranking (see fep.objectives.area_loss).
         tiebreak = 1e-6 * torch.rand((1, 1, frames, height, width), device=video.device, dtype=video.dtype)
         growth = (area_weight_final / area_weight) ** (1.0 / max(1, iterations - 1))
 
@@ -420,7 +420,7 @@ def extremal_perturbation(
             for part in chunks:
                 clips_part, areas_part = part
                 mask = upsample_mask(params_now(response, part), (height, width), mask_step)
-                # The regularisers first: their temporaries (a sort of every mask) are freed before the
+                # The regularisers first: their temporaries (a ranking of every mask) are freed before the
                 # model's activations exist, which is when memory peaks.
                 areas_l = area_loss(mask, reference[areas_part], per_frame, tiebreak)
                 if core_w:

@@ -9,7 +9,8 @@ r"""Perturbations of a clip and the smooth masks that select them.
 Level :math:`L-1` is the clip itself. A mask :math:`m \in [0,1]` picks
 :math:`w = m (L-1)` and interpolates linearly between levels :math:`\lfloor w \rfloor` and
 :math:`\lfloor w \rfloor + 1`: 1 keeps a voxel, 0 perturbs it fully. The pyramid is built once per
-call under ``no_grad``; applying a mask is a gather plus one lerp. For ``fade`` the interpolation
+call under ``no_grad``; applying a mask is two gathers and one multiply-add, and the backward pass
+keeps one byte a voxel (see ``_PyramidSample``). For ``fade`` the interpolation
 is exactly :math:`m \cdot x`, which is what :meth:`Perturbation.apply` computes directly.
 
 **Masks** are parametrised on a coarse grid of ``step`` pixels (TorchRay uses 7) with one grid per
