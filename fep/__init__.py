@@ -14,10 +14,12 @@ The pipeline, one module per step:
 - :mod:`fep.metrics`, :mod:`fep.experiments` — what a good explanation is, measured over many clips;
 - :mod:`fep.viz`, :mod:`fep.widgets` — pictures and interactive explorers;
 - :mod:`fep.cli` — the ``fep`` command (demo, explain, experiments);
+- :mod:`fep.errors` — :class:`FepError`, the base of every error about the input;
 - :mod:`fep.testing` — tiny deterministic models and clips for tests and examples.
 """
 
 from fep.dct import dct, dct3, frequency_response, idct, idct3, lowpass, modulate
+from fep.errors import FepError
 from fep.explain import FEP, extremal_perturbation
 from fep.explanation import Explanation
 
@@ -34,5 +36,6 @@ __all__ = [
     "extremal_perturbation",
     "FEP",
     "Explanation",
+    "FepError",
     "__version__",
 ]

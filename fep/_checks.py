@@ -7,6 +7,8 @@ from collections.abc import Iterable, Sequence
 
 import torch
 
+from fep.errors import FepTypeError, FepValueError
+
 __all__ = [
     "check_choice",
     "check_video",
@@ -21,7 +23,7 @@ __all__ = [
 def check_choice(name: str, value: str, options: Sequence[str]) -> str:
     """Raise ValueError unless ``value`` is one of ``options``."""
     if not isinstance(value, str) or value not in options:
-        raise ValueError(f"Unknown {name} {value!r}; choose one of {', '.join(repr(o) for o in options)}.")
+        raise FepValueError(f"Unknown {name} {value!r}; choose one of {', '.join(repr(o) for o in options)}.")
     return value
 
 
@@ -31,26 +33,26 @@ def check_video(video: object) -> torch.Tensor:
     An image batch is returned as a one-frame video ``(N, C, 1, H, W)`` (a view, no copy).
     """
     if not isinstance(video, torch.Tensor):
-        raise TypeError(
+        raise FepTypeError(
             f"The video must be a torch.Tensor (N, C, T, H, W), got {type(video).__name__}; "
             "convert it with torch.as_tensor(...) or load it with fep.video.load_video."
         )
     if video.ndim == 4:
         video = video.unsqueeze(2)
     if video.ndim != 5:
-        raise ValueError(
+        raise FepValueError(
             f"The video must have shape (N, C, T, H, W) (or (N, C, H, W) for images), got "
             f"{tuple(video.shape)}; add a batch dim with video[None] or reorder with video.permute(...)."
         )
     if not video.is_floating_point():
-        raise TypeError(
+        raise FepTypeError(
             f"The video must be a floating tensor, got {video.dtype}; normalise it as the model expects, "
             "e.g. with fep.models.preprocess or video.float() / 255."
         )
     if min(video.shape) < 1:
-        raise ValueError(f"The video has an empty dimension: shape {tuple(video.shape)}; pass at least one frame.")
+        raise FepValueError(f"The video has an empty dimension: shape {tuple(video.shape)}; pass at least one frame.")
     if not torch.isfinite(video).all():
-        raise ValueError("The video contains NaN or Inf values; clean or re-normalise it before explaining.")
+        raise FepValueError("The video contains NaN or Inf values; clean or re-normalise it before explaining.")
     return video
 
 
@@ -61,18 +63,18 @@ def check_areas(areas: float | Iterable[float]) -> tuple[float, ...]:
     try:
         areas = tuple(float(a) for a in areas)
     except (TypeError, ValueError):
-        raise TypeError(f"areas must be a number or a list of numbers in (0, 1), got {areas!r}.") from None
+        raise FepTypeError(f"areas must be a number or a list of numbers in (0, 1), got {areas!r}.") from None
     if not areas:
-        raise ValueError("areas is empty; pass at least one area fraction in (0, 1), e.g. areas=(0.1,).")
+        raise FepValueError("areas is empty; pass at least one area fraction in (0, 1), e.g. areas=(0.1,).")
     for a in areas:
         if not 0.0 < a < 1.0 or math.isnan(a):
-            raise ValueError(f"Area {a} is outside (0, 1); an area is the fraction of the clip to keep, e.g. 0.1.")
+            raise FepValueError(f"Area {a} is outside (0, 1); an area is the fraction of the clip to keep, e.g. 0.1.")
     return areas
 
 
 def check_positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}; pass a whole number such as 1 or 100.")
+        raise FepValueError(f"{name} must be a positive integer, got {value!r}; pass a whole number such as 1 or 100.")
     return value
 
 
@@ -80,23 +82,23 @@ def _as_float(name: str, value: object, expected: str) -> float:
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be {expected}, got {value!r}.") from None
+        raise FepTypeError(f"{name} must be {expected}, got {value!r}.") from None
     if math.isnan(number):
-        raise ValueError(f"{name} must be {expected}, got NaN.")
+        raise FepValueError(f"{name} must be {expected}, got NaN.")
     return number
 
 
 def check_positive_float(name: str, value: object) -> float:
     value = _as_float(name, value, "a positive number")
     if not value > 0 or math.isinf(value):
-        raise ValueError(f"{name} must be a positive finite number, got {value}.")
+        raise FepValueError(f"{name} must be a positive finite number, got {value}.")
     return value
 
 
 def check_unit_interval(name: str, value: object) -> float:
     value = _as_float(name, value, "a number in [0, 1]")
     if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1], got {value}; pick a value in range, e.g. 0.25.")
+        raise FepValueError(f"{name} must lie in [0, 1], got {value}; pick a value in range, e.g. 0.25.")
     return value
 
 
@@ -104,26 +106,28 @@ def check_target(target: object, batch: int) -> list[int]:
     """Normalise ``target`` (int, sequence of ints, or integer tensor) to one class index per clip."""
     if isinstance(target, torch.Tensor):
         if target.is_floating_point() or target.ndim > 1:
-            raise TypeError(f"target must be an int or a 1-D integer tensor, got {target.dtype} {tuple(target.shape)}.")
+            raise FepTypeError(
+                f"target must be an int or a 1-D integer tensor, got {target.dtype} {tuple(target.shape)}."
+            )
         target = target.tolist()
     if isinstance(target, bool):
-        raise TypeError("target must be a class index (int), got a bool.")
+        raise FepTypeError("target must be a class index (int), got a bool.")
     if isinstance(target, int):
         target = [target] * batch
     if not isinstance(target, (list, tuple)) or not all(isinstance(t, int) and not isinstance(t, bool) for t in target):
-        raise TypeError(f"target must be a class index or one index per clip, got {target!r}.")
+        raise FepTypeError(f"target must be a class index or one index per clip, got {target!r}.")
     if len(target) != batch:
-        raise ValueError(f"Got {len(target)} targets for {batch} clips; pass one target per clip or a single int.")
+        raise FepValueError(f"Got {len(target)} targets for {batch} clips; pass one target per clip or a single int.")
     for t in target:
         if t < 0:
-            raise ValueError(f"Target {t} is negative; pass a class index between 0 and num_classes - 1.")
+            raise FepValueError(f"Target {t} is negative; pass a class index between 0 and num_classes - 1.")
     return list(target)
 
 
 def check_target_range(targets: list[int], num_classes: int) -> None:
     for t in targets:
         if t >= num_classes:
-            raise ValueError(
+            raise FepValueError(
                 f"Target {t} is out of range for a model with {num_classes} classes; "
                 f"pass an index between 0 and {num_classes - 1}."
             )

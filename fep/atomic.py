@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from fep.errors import FepFileNotFoundError
+
 __all__ = ["atomic_write", "temporary_beside"]
 
 
@@ -27,7 +29,7 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     """
     path = Path(path)
     if not path.parent.exists():
-        raise FileNotFoundError(f"Folder {path.parent} does not exist; create it first or choose another path.")
+        raise FepFileNotFoundError(f"Folder {path.parent} does not exist; create it first or choose another path.")
     tmp = temporary_beside(path)
     try:
         with open(tmp, "wb") as f:

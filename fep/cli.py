@@ -8,8 +8,9 @@ Subcommands:
 - ``fep experiments``: methods × clips → metrics table (see :mod:`fep.experiments`).
 
 Any problem with the input (missing file, unknown model, bad option, existing output folder) ends with
-exit code 2 and one line on stderr, and leaves no partial output: results are assembled in a hidden
-folder beside the destination and moved into place only when complete.
+exit code 2 and one line on stderr; any other error is a bug and ends with its traceback and exit code 1
+(``--debug`` shows tracebacks for input errors too). No partial output is left: results are assembled
+in a hidden folder beside the destination and moved into place only when complete.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from fep.atomic import atomic_write
+from fep.errors import FepError, FepFileExistsError, FepFileNotFoundError, FepPermissionError, FepValueError
 from fep.explain import METHODS, extremal_perturbation
 from fep.metrics import high_frequency_share, temporal_difference
 
@@ -57,16 +60,16 @@ def output_folder(out: Path, force: bool):
     exists and is not empty). On failure nothing is left behind."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out} exists and is not a folder; choose another --out.")
+        raise FepFileExistsError(f"{out} exists and is not a folder; choose another --out.")
     if out.exists() and any(out.iterdir()) and not force:
-        raise FileExistsError(
+        raise FepFileExistsError(
             f"Output folder {out} already exists; pass --force to replace it or choose another --out."
         )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     except OSError as err:
-        raise PermissionError(f"Cannot write into {out.parent} ({err.strerror}); choose another --out.") from None
+        raise FepPermissionError(f"Cannot write into {out.parent} ({err.strerror}); choose another --out.") from None
     try:
         yield staging
         if out.exists():
@@ -228,7 +231,7 @@ def cmd_explain(args) -> int:
     from fep.video import load_video
 
     if not Path(args.video).is_file():
-        raise FileNotFoundError(f"No video file at {args.video}; check the path.")
+        raise FepFileNotFoundError(f"No video file at {args.video}; check the path.")
     with output_folder(args.out, args.force) as staging:
         model = load_model(args.model, weights=args.weights or "default")
         names = categories(args.model)
@@ -254,7 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="fep", description="Explain video classifiers with F-EP (frequency-based extremal perturbation)."
     )
+    parser.add_argument("--debug", action="store_true", help="print the full traceback of every error")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def debug(p: argparse.ArgumentParser) -> None:
+        # SUPPRESS: a subcommand without --debug must not reset `fep --debug explain ...`.
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="print full tracebacks")
 
     def common(p: argparse.ArgumentParser, iterations: int, out: str) -> None:
         p.add_argument(
@@ -277,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--sample", type=int, default=0, help="which bundled sample clip (default 0)")
     common(demo, 100, "results/demo")
+    debug(demo)
     demo.set_defaults(func=cmd_demo)
 
     explain = sub.add_parser(
@@ -296,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--frames", type=int, default=16, help="frames sampled uniformly from the video (default 16)")
     explain.add_argument("--size", type=int, default=None, help="input side in pixels (default: the model's own)")
     common(explain, 100, "results/explain")
+    debug(explain)
     explain.set_defaults(func=cmd_explain)
     exp = sub.add_parser(
         "experiments", help="methods x clips -> metrics table (resumable, torchrun-shardable)",
@@ -312,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--model", default="toy", help="model name (default toy); with --videos a Kinetics model")
     exp.add_argument("--weights", help="checkpoint path for --model")
     exp.add_argument("--out", type=Path, default=Path("results/experiments"), help="results folder")
+    debug(exp)
     exp.set_defaults(func=cmd_experiments)
     return parser
 
@@ -321,7 +332,7 @@ def cmd_experiments(args) -> int:
     from fep.models import MODEL_NAMES, load_model
 
     if args.model not in MODEL_NAMES:
-        raise ValueError(f"Unknown model {args.model!r}; choose one of {', '.join(MODEL_NAMES)}.")
+        raise FepValueError(f"Unknown model {args.model!r}; choose one of {', '.join(MODEL_NAMES)}.")
     methods = list(args.methods or E.DEFAULT_METHODS)
     methods += list(E.ABLATION_METHODS) if args.ablation else []
     methods += list(E.DESIGN_METHODS) if args.design else []
@@ -329,7 +340,7 @@ def cmd_experiments(args) -> int:
         E.parse_method(spec)
     count = args.clips if args.clips is not None else (4 if args.fast else 64)
     if count < 1:
-        raise ValueError(f"--clips must be at least 1, got {count}.")
+        raise FepValueError(f"--clips must be at least 1, got {count}.")
     model = load_model(args.model, weights=args.weights or "default")
     if args.videos is not None:
         clips = E.video_clips(args.videos, model, args.model)
@@ -347,7 +358,12 @@ def cmd_experiments(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 success, 2 bad input, 130 interrupted)."""
+    """Run the command line; returns the exit code.
+
+    0: success. 2: a problem with the input (a :class:`~fep.errors.FepError` or a usage error), told in
+    one line. 1: anything else, which is a bug: its traceback is printed. 130: interrupted.
+    ``--debug`` prints the traceback of input errors too.
+    """
     from fep.models import MODEL_NAMES
 
     parser = build_parser()
@@ -368,13 +384,22 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         code = args.func(args)
-    except (ValueError, TypeError, OSError, MemoryError) as err:  # FileNotFound/Exists, Permission, Video, ...
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"fep: error: {message}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("fep: interrupted; no output was written.", file=sys.stderr)
         return 130
+    except FepError as err:  # the input's fault: one line says what and how to fix it
+        if args.debug:
+            traceback.print_exc()
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"fep: error: {message}", file=sys.stderr)
+        return 2
+    except Exception:  # fep's fault: show everything needed to find the bug
+        traceback.print_exc()
+        print(
+            "fep: internal error (not a problem with your input); please report it with the traceback above.",
+            file=sys.stderr,
+        )
+        return 1
     print(f"done in {time.perf_counter() - started:.0f} s")
     return code
 

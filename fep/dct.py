@@ -47,6 +47,7 @@ from functools import lru_cache
 import torch
 
 from fep._checks import check_unit_interval
+from fep.errors import FepTypeError, FepValueError
 
 __all__ = [
     "FILTER_IDEAL",
@@ -95,32 +96,32 @@ def dct_matrix(size: int, dtype: torch.dtype = torch.float32, device: torch.devi
         Tensor of shape ``(N, N)``; ``C @ x`` is the DCT of a column ``x`` and ``C.T @ X`` its inverse.
     """
     if not isinstance(size, int) or size < 1:
-        raise ValueError(f"DCT size must be a positive integer, got {size!r}; pass the length of the axis.")
+        raise FepValueError(f"DCT size must be a positive integer, got {size!r}; pass the length of the axis.")
     if not dtype.is_floating_point:
-        raise TypeError(f"DCT needs a floating dtype, got {dtype}; convert the tensor with .float() first.")
+        raise FepTypeError(f"DCT needs a floating dtype, got {dtype}; convert the tensor with .float() first.")
     return _dct_matrix_cached(size, dtype, torch.device(device or "cpu"))
 
 
 def _normalise_dims(x: torch.Tensor, dims: int | Sequence[int]) -> tuple[int, ...]:
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
     if not dims:
-        raise ValueError("No dimensions given for the DCT; pass dims such as (-3, -2, -1).")
+        raise FepValueError("No dimensions given for the DCT; pass dims such as (-3, -2, -1).")
     out = []
     for d in dims:
         if not -x.ndim <= d < x.ndim:
-            raise ValueError(
+            raise FepValueError(
                 f"Dimension {d} is out of range for a tensor with {x.ndim} dims; "
                 f"pass dims between {-x.ndim} and {x.ndim - 1}."
             )
         out.append(d % x.ndim)
     if len(set(out)) != len(out):
-        raise ValueError(f"Dimensions {dims} repeat an axis; name each axis once.")
+        raise FepValueError(f"Dimensions {dims} repeat an axis; name each axis once.")
     return tuple(out)
 
 
 def _apply_along(x: torch.Tensor, dims: tuple[int, ...], inverse: bool) -> torch.Tensor:
     if not x.is_floating_point():
-        raise TypeError(f"DCT needs a floating tensor, got {x.dtype}; convert it with .float() first.")
+        raise FepTypeError(f"DCT needs a floating tensor, got {x.dtype}; convert it with .float() first.")
     for d in dims:
         c = dct_matrix(x.shape[d], x.dtype, x.device)
         # x[..., n] @ C.T gives sum_n C[k, n] x[n] (forward); @ C gives the inverse.
@@ -158,7 +159,7 @@ def idct(x: torch.Tensor, dims: int | Sequence[int] = -1) -> torch.Tensor:
 
 def _check_3d(x: torch.Tensor, what: str) -> None:
     if x.ndim < 3:
-        raise ValueError(
+        raise FepValueError(
             f"{what} needs at least 3 dims (..., T, h, w), got shape {tuple(x.shape)}; "
             "add singleton dims with x[None] or x.unsqueeze(0)."
         )
@@ -179,7 +180,7 @@ def idct3(x: torch.Tensor) -> torch.Tensor:
 def check_filter(filter: str) -> str:
     """Return ``filter`` if it names a known frequency response, else raise one clear ValueError."""
     if filter not in FILTERS:
-        raise ValueError(f"Unknown filter {filter!r}; choose one of {', '.join(FILTERS)}.")
+        raise FepValueError(f"Unknown filter {filter!r}; choose one of {', '.join(FILTERS)}.")
     return filter
 
 
@@ -220,12 +221,12 @@ def frequency_response(
     """
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"A frequency response needs a grid (T, h, w) of positive sizes, got {shape}.")
+        raise FepValueError(f"A frequency response needs a grid (T, h, w) of positive sizes, got {shape}.")
     check_filter(filter)
     ct = check_unit_interval("temporal_cutoff", temporal_cutoff)
     cs = check_unit_interval("spatial_cutoff", spatial_cutoff)
     if not isinstance(order, int) or order < 1:
-        raise ValueError(f"Butterworth order must be a positive integer, got {order!r}.")
+        raise FepValueError(f"Butterworth order must be a positive integer, got {order!r}.")
     t, h, w = shape
     f64 = torch.float64
     nu_t = torch.arange(t, dtype=f64) / t

@@ -56,6 +56,7 @@ from fep._checks import (
 )
 from fep.dct import FILTER_GAUSSIAN, frequency_response, idct3
 from fep.dct import modulate as dct_modulate
+from fep.errors import FepTypeError, FepValueError
 from fep.explanation import Explanation
 from fep.memory import chunk_size, describe, item_bytes, saved_activation_bytes
 from fep.model_state import frozen_model, guess_input_channels, guess_num_classes, model_device
@@ -113,7 +114,7 @@ def _cutoff_schedule(schedule, temporal_cutoff: float, spatial_cutoff: float) ->
         return linear
     if callable(schedule):
         return schedule
-    raise ValueError(
+    raise FepValueError(
         f"Unknown schedule {schedule!r}; pass None, 'linear' or a function (iteration, iterations) -> "
         "(temporal_cutoff, spatial_cutoff)."
     )
@@ -252,14 +253,14 @@ def extremal_perturbation(
         modulate = MODULATE_ENERGY
     check_choice("modulate", modulate, (MODULATE_REWARD, MODULATE_ENERGY))
     if where != WHERE_GRADIENT and modulate == MODULATE_REWARD:
-        raise ValueError(
+        raise FepValueError(
             f"where={where!r} filters the whole step, not the reward gradient alone; "
             "pass modulate='energy' or use where='gradient'."
         )
     if preserve_norm is None:
         preserve_norm = where == WHERE_GRADIENT
     if preserve_norm and where == WHERE_PARAMETRIZATION:
-        raise ValueError("preserve_norm has no meaning with where='parametrization'; pass preserve_norm=False.")
+        raise FepValueError("preserve_norm has no meaning with where='parametrization'; pass preserve_norm=False.")
     areas = check_areas(areas)
     check_positive_int("iterations", iterations)
     check_positive_int("mask_step", mask_step)
@@ -277,12 +278,12 @@ def extremal_perturbation(
     if core_weight is None:
         core_weight = 300.0 if method == METHOD_STEP else 0.0
     if core_weight < 0:
-        raise ValueError(f"core_weight must be >= 0, got {core_weight}.")
+        raise FepValueError(f"core_weight must be >= 0, got {core_weight}.")
     core_start = iterations // 20 if core_start is None else int(core_start)
     if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable, got {type(callback).__name__}.")
+        raise FepTypeError(f"callback must be callable, got {type(callback).__name__}.")
     if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+        raise FepTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     is_image = isinstance(video, torch.Tensor) and video.ndim == 4
     video = check_video(video)
     n_clips, channels, frames, height, width = video.shape
@@ -292,7 +293,7 @@ def extremal_perturbation(
         check_target_range(targets, guessed_classes)
     device = model_device(model)
     if device is not None and device != video.device:
-        raise ValueError(
+        raise FepValueError(
             f"The model is on {device} but the video is on {video.device}; move one of them, e.g. video.to('{device}')."
         )
     settings.update(
@@ -309,7 +310,7 @@ def extremal_perturbation(
         logits = model(clips[:, :, 0] if is_image else clips)
         if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != clips.shape[0]:
             shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-            raise ValueError(
+            raise FepValueError(
                 f"The model returned {shape} for a batch of {clips.shape[0]} clips; fep needs logits of "
                 "shape (batch, num_classes) — wrap the model so that it returns them."
             )
@@ -330,7 +331,7 @@ def extremal_perturbation(
             expected = guess_input_channels(model)
             if expected is not None and expected != channels:
                 plural = "s" if channels != 1 else ""
-                raise ValueError(
+                raise FepValueError(
                     f"The video has {channels} channel{plural} but the model's first layer takes {expected}; "
                     + (
                         "drop the alpha channel with video[:, :3]."
@@ -535,7 +536,7 @@ class FEP:
 
     def __init__(self, model: torch.nn.Module, **defaults) -> None:
         if not isinstance(model, torch.nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+            raise FepTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
         self.model = model
         self.defaults = defaults
 

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from fep.atomic import atomic_write
+from fep.errors import FepFileNotFoundError, FepValueError
 
 __all__ = ["Explanation"]
 
@@ -87,7 +88,7 @@ class Explanation:
         """Read a file written by :meth:`save` (``allow_pickle=False``: no code runs on load)."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"No explanation file at {path}; check the path or save one with .save().")
+            raise FepFileNotFoundError(f"No explanation file at {path}; check the path or save one with .save().")
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
@@ -103,4 +104,6 @@ class Explanation:
                     model_calls=int(meta["model_calls"]),
                 )
         except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as err:
-            raise ValueError(f"{path} is not an explanation saved by fep ({err}); re-create it with .save().") from err
+            raise FepValueError(
+                f"{path} is not an explanation saved by fep ({err}); re-create it with .save()."
+            ) from err

@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from fep._checks import check_choice, check_positive_int, check_target, check_video
 from fep.dct import FILTER_GAUSSIAN, dct3, lowpass
+from fep.errors import FepTypeError, FepValueError
 from fep.metrics import spectral_concentration
 from fep.model_state import frozen_model
 from fep.perturbation import blur_frames
@@ -72,7 +73,7 @@ def reduce_channels(attribution: torch.Tensor, reduction: str) -> torch.Tensor:
 
 def _prepare(model, video, target) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+        raise FepTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     video = check_video(video)
     targets = torch.tensor(check_target(target, video.shape[0]), device=video.device)
     return video.detach(), targets
@@ -165,7 +166,9 @@ def smoothgrad(
 def _baseline(video: torch.Tensor, baseline) -> torch.Tensor:
     if isinstance(baseline, torch.Tensor):
         if baseline.shape != video.shape:
-            raise ValueError(f"baseline shape {tuple(baseline.shape)} differs from the video's {tuple(video.shape)}.")
+            raise FepValueError(
+                f"baseline shape {tuple(baseline.shape)} differs from the video's {tuple(video.shape)}."
+            )
         return baseline.to(video)
     check_choice("baseline", baseline, ("blur", "zeros"))
     return torch.zeros_like(video) if baseline == "zeros" else blur_frames(video, 20.0)
@@ -234,7 +237,7 @@ def default_cam_layer(model: torch.nn.Module) -> tuple[torch.nn.Module, bool]:
         return model.features, False
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv3d)]
     if not convs:
-        raise ValueError(f"Cannot find a 3-D convolution in {name} for Grad-CAM; pass layer=model.<module>.")
+        raise FepValueError(f"Cannot find a 3-D convolution in {name} for Grad-CAM; pass layer=model.<module>.")
     return convs[-1], False
 
 
@@ -283,10 +286,10 @@ def grad_cam(
         clips = video.clone().requires_grad_(True)  # frozen weights: the input must carry the graph
         logits = model(clips)
         if "activation" not in store:
-            raise ValueError(f"The layer {type(layer).__name__} was not used by the model's forward pass.")
+            raise FepValueError(f"The layer {type(layer).__name__} was not used by the model's forward pass.")
         act = store.pop("activation")
         if not isinstance(act, torch.Tensor) or act.ndim != 5:
-            raise ValueError("Grad-CAM needs a layer whose output is 5-D (N, C, T, H, W); pass another layer=.")
+            raise FepValueError("Grad-CAM needs a layer whose output is 5-D (N, C, T, H, W); pass another layer=.")
         (grad,) = torch.autograd.grad(logits.gather(1, targets[:, None]).sum(), act)
     if channels_last:
         act, grad = act.permute(0, 4, 1, 2, 3), grad.permute(0, 4, 1, 2, 3)
@@ -322,7 +325,7 @@ def occlusion(
 
     video, targets = _prepare(model, video, target)
     if len(window) != 3 or min(window) < 1:
-        raise ValueError(f"window must be (frames, height, width) of positive sizes, got {window}.")
+        raise FepValueError(f"window must be (frames, height, width) of positive sizes, got {window}.")
     stride = tuple(max(1, w // 2) for w in window) if stride is None else tuple(stride)
     channels = video.shape[1]
     base = _baseline(video, baseline)

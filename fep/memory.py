@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from fep.errors import FepError
+
 __all__ = [
     "InsufficientMemoryError",
     "available_memory",
@@ -28,7 +30,7 @@ __all__ = [
 USABLE_SHARE = 0.8
 
 
-class InsufficientMemoryError(MemoryError):
+class InsufficientMemoryError(FepError, MemoryError):
     """One masked clip needs more memory than is free."""
 
 

@@ -26,6 +26,7 @@ import math
 import torch
 
 from fep.dct import dct3
+from fep.errors import FepValueError
 
 __all__ = ["temporal_difference", "spectral_concentration", "high_frequency_share"]
 
@@ -33,7 +34,7 @@ __all__ = ["temporal_difference", "spectral_concentration", "high_frequency_shar
 def _volume(saliency) -> torch.Tensor:
     s = torch.as_tensor(saliency).detach().double()
     if s.ndim < 3:
-        raise ValueError(f"A saliency volume has shape (T, H, W) or (..., T, H, W), got {tuple(s.shape)}.")
+        raise FepValueError(f"A saliency volume has shape (T, H, W) or (..., T, H, W), got {tuple(s.shape)}.")
     return s
 
 
@@ -48,7 +49,7 @@ def temporal_difference(saliency, eps: float = 1e-12) -> torch.Tensor:
     """
     s = _volume(saliency)
     if s.shape[-3] < 2:
-        raise ValueError("temporal_difference needs at least 2 frames.")
+        raise FepValueError("temporal_difference needs at least 2 frames.")
     a, b = s[..., 1:, :, :], s[..., :-1, :, :]
     diff = (a - b).abs().sum(dim=(-2, -1))
     norm = a.abs().sum(dim=(-2, -1)) + b.abs().sum(dim=(-2, -1))
@@ -139,7 +140,7 @@ def pointing_game(saliency, boxes, evidence, tolerance: int = 7) -> dict:
     boxes = torch.as_tensor(boxes)
     frames = [int(t) for t in torch.nonzero(torch.as_tensor(evidence), as_tuple=True)[0]]
     if not frames:
-        raise ValueError("pointing_game needs at least one evidence frame.")
+        raise FepValueError("pointing_game needs at least one evidence frame.")
 
     def hit(t: int, y: int, x: int) -> bool:
         y0, x0, y1, x1 = (int(v) for v in boxes[t])
@@ -165,7 +166,7 @@ def ground_truth_ap(saliency, actor_mask) -> float:
     scores = _volume(saliency).flatten()
     labels = torch.as_tensor(actor_mask).flatten().double()
     if labels.sum() == 0:
-        raise ValueError("ground_truth_ap needs at least one positive voxel in the actor mask.")
+        raise FepValueError("ground_truth_ap needs at least one positive voxel in the actor mask.")
     order = scores.argsort(descending=True)
     scores, labels = scores[order], labels[order]
     tp = labels.cumsum(0)
@@ -205,7 +206,7 @@ def auc(scores) -> float:
     :math:`(\\sum_i a_i - a_0/2 - a_{N-1}/2) / (N - 1)`."""
     a = torch.as_tensor(scores, dtype=torch.float64).flatten()
     if a.numel() < 2:
-        raise ValueError("auc needs at least two points.")
+        raise FepValueError("auc needs at least two points.")
     return float((a.sum() - a[0] / 2 - a[-1] / 2) / (a.numel() - 1))
 
 
@@ -245,11 +246,11 @@ def deletion_insertion(
     check_choice("mode", mode, ("deletion", "insertion"))
     check_choice("perturbation", perturbation, ("blur", "fade"))
     if video.ndim != 5 or video.shape[0] != 1:
-        raise ValueError(f"deletion_insertion takes one clip (1, C, T, H, W), got {tuple(video.shape)}.")
+        raise FepValueError(f"deletion_insertion takes one clip (1, C, T, H, W), got {tuple(video.shape)}.")
     s = torch.as_tensor(saliency, dtype=torch.float64).flatten()
     n = s.numel()
     if n != video[0, 0].numel():
-        raise ValueError(f"saliency has {n} voxels but the clip has {video[0, 0].numel()}.")
+        raise FepValueError(f"saliency has {n} voxels but the clip has {video[0, 0].numel()}.")
     ranking = _voxel_order(s[None])[0]
     rank = torch.empty(n, dtype=torch.long)
     rank[ranking] = torch.arange(n)
@@ -319,12 +320,12 @@ def kept_probability(
     targets = check_target(target, video.shape[0])
     s = torch.as_tensor(saliency).detach()
     if tuple(s.shape) != (video.shape[0], *video.shape[2:]):
-        raise ValueError(
+        raise FepValueError(
             f"saliency has shape {tuple(s.shape)} but the clips need {(video.shape[0], *video.shape[2:])} "
             "(one (T, H, W) map per clip)."
         )
     if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}; it is the share of voxels kept.")
+        raise FepValueError(f"fraction must be in (0, 1], got {fraction}; it is the share of voxels kept.")
     probs = []
     for i in range(0, video.shape[0], batch_size):
         clips = video[i : i + batch_size]

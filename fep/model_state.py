@@ -7,6 +7,8 @@ from contextlib import contextmanager
 
 import torch
 
+from fep.errors import FepTypeError
+
 __all__ = ["frozen_model", "preserved_torch_settings", "model_device", "guess_num_classes", "guess_input_channels"]
 
 
@@ -64,7 +66,7 @@ def frozen_model(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
         ...     logits = model(video)
     """
     if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+        raise FepTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     requires_grad = [(p, p.requires_grad) for p in model.parameters()]
     training = [(m, m.training) for m in model.modules()]
     with preserved_torch_settings():

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fep.errors import FepFileNotFoundError, FepValueError
 from fep.synthetic import CLASSES
 
 __all__ = [
@@ -60,11 +61,11 @@ _INPUT_RULES = {
 }
 
 
-class WeightsNotFoundError(FileNotFoundError):
+class WeightsNotFoundError(FepFileNotFoundError):
     """Pretrained weights are not on disk and cannot be downloaded here."""
 
 
-class CheckpointError(ValueError):
+class CheckpointError(FepValueError):
     """A checkpoint file exists but is corrupted or does not fit the model."""
 
 
@@ -107,13 +108,13 @@ def sha256_of(path: str | os.PathLike) -> str:
 
 def _check_name(name: str) -> str:
     if name not in MODEL_NAMES:
-        raise ValueError(f"Unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}.")
+        raise FepValueError(f"Unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}.")
     return name
 
 
 def _load_state(path: Path) -> dict:
     if not path.is_file():
-        raise FileNotFoundError(f"No checkpoint at {path}; check the path.")
+        raise FepFileNotFoundError(f"No checkpoint at {path}; check the path.")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # zip, pickle and unpickler errors all mean the same thing to a user
@@ -251,12 +252,12 @@ def resolve_target(target: int | str, names: list[str], num_classes: int, predic
     text = str(target).strip()
     if text == "auto":
         if predicted is None:
-            raise ValueError("target 'auto' needs the predicted class; pass predicted=logits.argmax(1)[0].")
+            raise FepValueError("target 'auto' needs the predicted class; pass predicted=logits.argmax(1)[0].")
         return int(predicted)
     if text.lstrip("-").isdigit():
         index = int(text)
         if not 0 <= index < num_classes:
-            raise ValueError(
+            raise FepValueError(
                 f"Target {index} is out of range for a model with {num_classes} classes; "
                 f"pass an index between 0 and {num_classes - 1}."
             )
@@ -265,7 +266,7 @@ def resolve_target(target: int | str, names: list[str], num_classes: int, predic
     if text.lower() in lowered:
         return lowered.index(text.lower())
     example = names[0] if names else "0"
-    raise ValueError(f"Unknown class name {text!r}; pass an index or a name such as {example!r}.")
+    raise FepValueError(f"Unknown class name {text!r}; pass an index or a name such as {example!r}.")
 
 
 def check_input_size(name: str, frames: int, height: int, width: int) -> None:
@@ -273,12 +274,12 @@ def check_input_size(name: str, frames: int, height: int, width: int) -> None:
     _check_name(name)
     rule = _INPUT_RULES.get(name, {})
     if "frames" in rule and (frames, height, width) != (rule["frames"], rule["side"], rule["side"]):
-        raise ValueError(
+        raise FepValueError(
             f"{name} accepts only {rule['frames']}x{rule['side']}x{rule['side']} clips (frames x height x width), got "
             f"{frames}x{height}x{width}; load {rule['frames']} frames and preprocess with size {rule['side']}."
         )
     if frames < rule.get("min_frames", 1) or min(height, width) < rule.get("min_side", 8):
-        raise ValueError(
+        raise FepValueError(
             f"{name} needs at least {rule.get('min_frames', 1)} frames of {rule.get('min_side', 8)}x"
             f"{rule.get('min_side', 8)} pixels, got {frames}x{height}x{width}; load more frames or a larger size."
         )
@@ -300,7 +301,7 @@ def preprocess(video: torch.Tensor, name: str, size: int | None = None) -> torch
     _check_name(name)
     if not isinstance(video, torch.Tensor) or video.ndim not in (4, 5) or video.shape[-4] != 3:
         shape = tuple(video.shape) if isinstance(video, torch.Tensor) else type(video).__name__
-        raise ValueError(f"preprocess expects RGB frames (3, T, H, W) or (N, 3, T, H, W), got {shape}.")
+        raise FepValueError(f"preprocess expects RGB frames (3, T, H, W) or (N, 3, T, H, W), got {shape}.")
     batch = video if video.ndim == 5 else video[None]
     if name == TOY:
         side = size or 112

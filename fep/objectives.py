@@ -26,6 +26,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from fep.errors import FepValueError
+
 __all__ = [
     "REWARD_SIMPLE",
     "REWARD_CONTRASTIVE",
@@ -132,7 +134,7 @@ def _top_voxels(key: torch.Tensor, zeros: tuple[int, ...]) -> torch.Tensor:
     order, as a stable sort would put them.
     """
     if len(zeros) != key.shape[1]:
-        raise ValueError(f"area_loss got {len(zeros)} zero counts for {key.shape[1]} areas; pass one per area.")
+        raise FepValueError(f"area_loss got {len(zeros)} zero counts for {key.shape[1]} areas; pass one per area.")
     length = key.shape[-1]
     top = torch.empty(key.shape, dtype=torch.bool, device=key.device)
     for j, k in enumerate(zeros):

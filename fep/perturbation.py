@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from fep._checks import check_choice, check_positive_float
+from fep.errors import FepValueError
 
 __all__ = [
     "BLUR_PERTURBATION",
@@ -90,7 +91,7 @@ class Perturbation:
     def __init__(self, video: torch.Tensor, kind: str = BLUR_PERTURBATION, num_levels: int = 8, max_blur: float = 20.0):
         check_choice("perturbation", kind, PERTURBATIONS)
         if not isinstance(num_levels, int) or num_levels < 2:
-            raise ValueError(f"num_levels must be an integer >= 2, got {num_levels!r}.")
+            raise FepValueError(f"num_levels must be an integer >= 2, got {num_levels!r}.")
         check_positive_float("max_blur", max_blur)
         self.kind = kind
         self.num_levels = num_levels

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from fep.atomic import atomic_write
+from fep.errors import FepFileNotFoundError
 from fep.models import DATA_DIR
 from fep.synthetic import CLASSES, SyntheticClip, SyntheticConfig, generate_clip
 from fep.video import VideoClip, load_video, write_video
@@ -66,7 +67,7 @@ def load_sample(index: int, folder: Path = SAMPLES_DIR, num_frames: int = 16) ->
     video_path, truth_path = sample_paths(index, folder)
     clip = load_video(video_path, num_frames=num_frames)
     if not truth_path.is_file():
-        raise FileNotFoundError(f"Ground truth {truth_path} is missing; regenerate it with `python -m fep.samples`.")
+        raise FepFileNotFoundError(f"Ground truth {truth_path} is missing; regenerate it with `python -m fep.samples`.")
     with np.load(truth_path, allow_pickle=False) as data:
         truth = {key: data[key] for key in data.files}
     truth["label"] = int(truth["label"])

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from fep.errors import FepIndexError, FepValueError
+
 __all__ = ["CLASSES", "SyntheticConfig", "SyntheticClip", "generate_clip", "SyntheticVideos", "HELD_OUT"]
 
 CLASSES = ("moves right", "moves left", "moves down", "moves up")
@@ -66,17 +68,17 @@ class SyntheticConfig:
 
     def __post_init__(self) -> None:
         if self.frames < 2 or self.size < 16:
-            raise ValueError(f"A clip needs at least 2 frames of 16x16 pixels, got {self.frames}x{self.size}.")
+            raise FepValueError(f"A clip needs at least 2 frames of 16x16 pixels, got {self.frames}x{self.size}.")
         if not 4 <= self.actor_size <= self.size // 2:
-            raise ValueError(f"actor_size must be between 4 and size/2 = {self.size // 2}, got {self.actor_size}.")
+            raise FepValueError(f"actor_size must be between 4 and size/2 = {self.size // 2}, got {self.actor_size}.")
         if not 2 <= self.window_min <= self.frames:
-            raise ValueError(f"window_min must be between 2 and frames = {self.frames}, got {self.window_min}.")
+            raise FepValueError(f"window_min must be between 2 and frames = {self.frames}, got {self.window_min}.")
         lo, hi = self.actor_speed
         if not 0 < lo <= hi:
-            raise ValueError(f"actor_speed must be (min, max) with 0 < min <= max, got {self.actor_speed}.")
+            raise FepValueError(f"actor_speed must be (min, max) with 0 < min <= max, got {self.actor_speed}.")
         travel = hi * (self.frames - 1)
         if travel > self.size - self.actor_size:
-            raise ValueError(
+            raise FepValueError(
                 f"An actor at {hi} px/frame for {self.frames} frames travels {travel:.0f} px, more than the "
                 f"{self.size - self.actor_size} px the frame allows; lower actor_speed or actor_size."
             )
@@ -143,7 +145,7 @@ def generate_clip(
     drawn_label = int(torch.randint(len(CLASSES), (), generator=gen))
     label = drawn_label if label is None else int(label)
     if not 0 <= label < len(CLASSES):
-        raise ValueError(f"label must be between 0 and {len(CLASSES) - 1}, got {label}.")
+        raise FepValueError(f"label must be between 0 and {len(CLASSES) - 1}, got {label}.")
 
     background = _texture(gen, size, config.texture)
     # Evidence window: the actor moves during frames [start, stop) and holds still otherwise.
@@ -244,7 +246,7 @@ class SyntheticVideos(Dataset):
         **render: bool,
     ) -> None:
         if length < 1:
-            raise ValueError(f"length must be positive, got {length}.")
+            raise FepValueError(f"length must be positive, got {length}.")
         self.length, self.config, self.seed, self.balanced, self.render = (
             length,
             config,
@@ -258,7 +260,7 @@ class SyntheticVideos(Dataset):
 
     def clip(self, index: int) -> SyntheticClip:
         if not 0 <= index < self.length:
-            raise IndexError(f"index {index} out of range for {self.length} clips")
+            raise FepIndexError(f"index {index} out of range for {self.length} clips")
         label = index % len(CLASSES) if self.balanced else None
         return generate_clip(self.config, self.seed + index, label=label, **self.render)
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from fep.atomic import temporary_beside
+from fep.errors import FepFileNotFoundError, FepValueError
 
 __all__ = ["SAMPLING_UNIFORM", "SAMPLING_CONSECUTIVE", "VideoClip", "VideoError", "load_video", "write_video"]
 
@@ -27,7 +28,7 @@ SAMPLING_UNIFORM = "uniform"
 SAMPLING_CONSECUTIVE = "consecutive"
 
 
-class VideoError(ValueError):
+class VideoError(FepValueError):
     """A file that exists but cannot be used as a video."""
 
 
@@ -57,10 +58,10 @@ def _frame_indices(total: int, num_frames: int, sampling: str, start: int) -> li
         return list(range(total)) + [total - 1] * (num_frames - total)
     if sampling == SAMPLING_CONSECUTIVE:
         if not 0 <= start < total:
-            raise ValueError(f"start={start} is outside the video's {total} frames; pick 0 <= start < {total}.")
+            raise FepValueError(f"start={start} is outside the video's {total} frames; pick 0 <= start < {total}.")
         taken = list(range(start, min(total, start + num_frames)))
         return taken + [taken[-1]] * (num_frames - len(taken))
-    raise ValueError(f"Unknown sampling {sampling!r}; choose 'uniform' or 'consecutive'.")
+    raise FepValueError(f"Unknown sampling {sampling!r}; choose 'uniform' or 'consecutive'.")
 
 
 def _read_with_pyav(path: Path, indices: list[int], size: tuple[int, int] | None) -> np.ndarray:
@@ -126,11 +127,11 @@ def load_video(
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"No video file at {path}; check the path (relative paths start at {Path.cwd()}).")
+        raise FepFileNotFoundError(f"No video file at {path}; check the path (relative paths start at {Path.cwd()}).")
     if path.stat().st_size == 0:
         raise VideoError(f"{path} is empty (0 bytes); re-export or re-download the video.")
     if num_frames is not None and (not isinstance(num_frames, int) or num_frames < 1):
-        raise ValueError(f"num_frames must be a positive integer or None, got {num_frames!r}.")
+        raise FepValueError(f"num_frames must be a positive integer or None, got {num_frames!r}.")
     import decord  # imported here: decord prints noise on import and is only needed to read files
 
     height, width = (size, size) if isinstance(size, int) else (size or (-1, -1))
@@ -158,14 +159,14 @@ def load_video(
 def _to_uint8_frames(frames: torch.Tensor | np.ndarray) -> np.ndarray:
     array = frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
     if array.ndim != 4:
-        raise ValueError(f"frames must be (3, T, H, W) or (T, H, W, 3), got shape {array.shape}.")
+        raise FepValueError(f"frames must be (3, T, H, W) or (T, H, W, 3), got shape {array.shape}.")
     if array.shape[0] == 3 and array.shape[-1] != 3:
         array = array.transpose(1, 2, 3, 0)
     if array.shape[-1] != 3:
-        raise ValueError(f"frames must have 3 colour channels, got shape {array.shape}.")
+        raise FepValueError(f"frames must have 3 colour channels, got shape {array.shape}.")
     if array.dtype != np.uint8:
         if not np.isfinite(array).all():
-            raise ValueError("frames contain NaN or Inf; clean them before writing a video.")
+            raise FepValueError("frames contain NaN or Inf; clean them before writing a video.")
         array = (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)
     return np.ascontiguousarray(array)
 
@@ -186,9 +187,9 @@ def write_video(path: str | os.PathLike, frames: torch.Tensor | np.ndarray, fps:
 
     path = Path(path)
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"Folder {path.parent} does not exist; create it before writing {path.name}.")
+        raise FepFileNotFoundError(f"Folder {path.parent} does not exist; create it before writing {path.name}.")
     if not fps > 0:
-        raise ValueError(f"fps must be positive, got {fps}.")
+        raise FepValueError(f"fps must be positive, got {fps}.")
     array = _to_uint8_frames(frames)
     _, height, width, _ = array.shape
     tmp = temporary_beside(path, suffix=".mp4")

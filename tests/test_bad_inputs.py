@@ -21,6 +21,7 @@ import torch
 
 from fep import memory
 from fep.cli import main, output_folder
+from fep.errors import FepError
 from fep.explain import extremal_perturbation
 from fep.explanation import Explanation
 from fep.memory import InsufficientMemoryError
@@ -242,6 +243,7 @@ def test_bad_input_is_refused_with_a_clear_sentence(row, tmp_path, monkeypatch):
         row.call(*args)
     message = str(caught.value)
     assert type(caught.value) is row.error or issubclass(type(caught.value), row.error)
+    assert isinstance(caught.value, FepError)  # the CLI turns exactly these into one line and exit 2
     assert re.search(row.message, message), message
     assert "\n" not in message and len(message) < 300, message  # one sentence, not a traceback dump
     assert ctx.model.calls <= row.max_calls

@@ -94,3 +94,28 @@ def test_help_of_every_subcommand_and_both_entry_points():
                  [str(bin_dir / "fep"), "explain", "--help"]):  # fmt: skip
         done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0 and "usage:" in done.stdout
+
+
+def test_input_error_is_one_line_and_exit_2_but_debug_shows_the_traceback(tmp_path, capsys):
+    missing = str(tmp_path / "missing.mp4")
+    assert main(["explain", missing, "--model", "toy", "--out", str(tmp_path / "o")]) == 2
+    assert "No video file" in _one_error_line(capsys)
+    for argv in (["--debug", "explain", missing, "--model", "toy"], ["explain", missing, "--model", "toy", "--debug"]):
+        assert main([*argv, "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback (most recent call last)" in err and "FepFileNotFoundError" in err
+
+
+def test_an_internal_error_is_a_bug_exit_1_with_its_traceback(tmp_path, capsys, monkeypatch):
+    import fep.cli
+
+    def broken(*args, **kwargs):
+        raise ValueError("an internal invariant failed")  # a plain ValueError is fep's bug, not bad input
+
+    monkeypatch.setattr(fep.cli, "extremal_perturbation", broken)
+    out = tmp_path / "run"
+    assert main(["explain", str(SAMPLE), "--model", "toy", "--iterations", "2", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "an internal invariant failed" in err
+    assert "internal error" in err.splitlines()[-1]
+    assert not out.exists() and list(tmp_path.iterdir()) == []  # nothing half-written
