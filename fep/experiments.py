@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 from fep.atomic import atomic_write
+from fep.errors import FepFileNotFoundError, FepValueError
 from fep.explain import extremal_perturbation
 from fep.metrics import (
     deletion_insertion,
@@ -114,14 +115,14 @@ def parse_method(spec: str) -> tuple[str, dict]:
     """``"fep[temporal_cutoff=0.1,filter=ideal]"`` → ``("fep", {"temporal_cutoff": 0.1, "filter": "ideal"})``."""
     match = re.fullmatch(r"\s*([a-z0-9_]+)\s*(?:\[(.*)\])?\s*", spec)
     if not match or match.group(1) not in GRADIENT_METHODS + EP_METHODS:
-        raise ValueError(
+        raise FepValueError(
             f"Unknown method {spec!r}; use one of {', '.join(GRADIENT_METHODS + EP_METHODS)}, optionally with "
             "options in brackets such as fep[temporal_cutoff=0.1]."
         )
     options = {}
     for part in filter(None, (match.group(2) or "").split(",")):
         if "=" not in part:
-            raise ValueError(f"Option {part!r} in {spec!r} must look like name=value.")
+            raise FepValueError(f"Option {part!r} in {spec!r} must look like name=value.")
         key, value = (p.strip() for p in part.split("=", 1))
         if value in ("True", "False"):
             options[key] = value == "True"
@@ -152,10 +153,10 @@ def video_clips(folder: str | os.PathLike, model, model_name: str, frames: int =
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"No folder of videos at {folder}; check the path.")
+        raise FepFileNotFoundError(f"No folder of videos at {folder}; check the path.")
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv", ".webm"))
     if not paths:
-        raise FileNotFoundError(f"{folder} contains no video files (.mp4, .avi, .mov, .mkv, .webm).")
+        raise FepFileNotFoundError(f"{folder} contains no video files (.mp4, .avi, .mov, .mkv, .webm).")
     clips = []
     for path in paths:
         video = preprocess(load_video(path, num_frames=frames).frames, model_name)
@@ -332,7 +333,7 @@ def merge(out: str | os.PathLike, clip_ids: Sequence[str], methods: Sequence[str
         for method in methods:
             path = _item_path(out, clip_id, method)
             if not _done(path):
-                raise FileNotFoundError(f"Item {path.name} is missing; re-run the experiments to finish them.")
+                raise FepFileNotFoundError(f"Item {path.name} is missing; re-run the experiments to finish them.")
             row = json.loads(path.read_text())
             seconds[method].append(row.pop("seconds"))
             rows.append(row)
@@ -368,13 +369,11 @@ def merge(out: str | os.PathLike, clip_ids: Sequence[str], methods: Sequence[str
 
 
 def _plots(out: Path, summary: dict, methods: Sequence[str], shown: Sequence[str]) -> None:
-    from matplotlib.figure import Figure
-
-    from fep.viz import figure_png
+    from fep.viz import figure, figure_png
 
     cols = 4
     rows_n = math.ceil(len(shown) / cols)
-    fig = Figure(figsize=(4 * cols, 2.8 * rows_n))
+    fig = figure(figsize=(4 * cols, 2.8 * rows_n))
     axes = fig.subplots(rows_n, cols, squeeze=False).ravel()
     for ax, key in zip(axes, shown, strict=False):
         means = [summary[m][key][0] for m in methods]
@@ -387,7 +386,7 @@ def _plots(out: Path, summary: dict, methods: Sequence[str], shown: Sequence[str
     fig.tight_layout()
     figure_png(fig, out / "metrics.png")
     if "pointing_frame" in shown:
-        fig = Figure(figsize=(6, 4.5))
+        fig = figure(figsize=(6, 4.5))
         ax = fig.subplots()
         for m in methods:
             x, y = summary[m]["temporal_difference"][0], summary[m]["pointing_frame"][0]

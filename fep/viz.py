@@ -1,9 +1,12 @@
 """Pictures of explanations: overlays, frame grids, animations, DCT spectra and optimisation history.
 
-Every plotting function builds a :class:`matplotlib.figure.Figure` directly (not through
-``pyplot``), so nothing is left open in pyplot's registry however often it is called; Jupyter shows a
-returned figure as an image. Saliency maps are drawn with one colour scale across all frames of a row,
-so a brighter frame really is more salient.
+Every plotting function returns a :class:`NotebookFigure`: a :class:`matplotlib.figure.Figure`
+built directly (not through ``pyplot``, so nothing is left open in pyplot's registry however often it
+is called) that Jupyter shows as a PNG image when it is a cell's value or passed to ``display()``, with
+no ``import matplotlib.pyplot`` and no ``%matplotlib`` magic. (A bare ``Figure`` would print as
+``<Figure size ...>``: IPython's inline backend registers its PNG formatter only when pyplot is
+imported.) :func:`figure` makes an empty one for your own drawing. Saliency maps are drawn with one
+colour scale across all frames of a row, so a brighter frame really is more salient.
 
 Examples::
 
@@ -28,8 +31,11 @@ from matplotlib.patches import Rectangle
 
 from fep.atomic import atomic_write
 from fep.dct import dct3
+from fep.errors import FepValueError
 
 __all__ = [
+    "NotebookFigure",
+    "figure",
     "overlay_frames",
     "frame_grid",
     "overlay",
@@ -42,6 +48,42 @@ __all__ = [
 ]
 
 
+class NotebookFigure(Figure):
+    """A matplotlib figure that shows itself as a PNG in Jupyter (JupyterLab, classic, nbclient).
+
+    It is an ordinary :class:`~matplotlib.figure.Figure` (``savefig``, ``subplots``, ... all work); it
+    adds ``_repr_png_``, which IPython calls when the figure is a cell's value or is passed to
+    ``display()``. Where pyplot's inline backend is also active, IPython uses that backend's formatter
+    instead: still one image, never two.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", bbox_inches="tight")
+        return buffer.getvalue()
+
+    def __repr__(self) -> str:
+        width, height = self.get_size_inches() * self.dpi
+        return f"<fep figure {width:.0f}x{height:.0f} px with {len(self.axes)} axes: shown as an image in Jupyter>"
+
+
+def figure(figsize: tuple[float, float] = (6.4, 4.8), **kwargs) -> NotebookFigure:
+    """An empty figure that Jupyter displays as an image; draw on it with ``fig.subplots()``.
+
+    Args:
+        figsize: width and height in inches.
+        **kwargs: any other keyword of :class:`matplotlib.figure.Figure` (``dpi``, ``layout``, ...).
+
+    Examples::
+
+        >>> fig = viz.figure(figsize=(7, 2.6))
+        >>> ax = fig.subplots()
+        >>> ax.plot(signal)
+        >>> fig                      # the last expression of a cell: shown as a picture
+    """
+    return NotebookFigure(figsize=figsize, **kwargs)
+
+
 def _numpy(x) -> np.ndarray:
     return x.detach().cpu().float().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)
 
@@ -52,7 +94,7 @@ def _rgb_frames(video) -> np.ndarray:
     if v.ndim == 5:
         v = v[0]
     if v.ndim != 4 or v.shape[0] != 3:
-        raise ValueError(f"Expected RGB frames (3, T, H, W), got shape {v.shape}.")
+        raise FepValueError(f"Expected RGB frames (3, T, H, W), got shape {v.shape}.")
     lo, hi = v.min(), v.max()
     if lo < 0 or hi > 1:  # normalised model input: stretch back to [0, 1] for display
         v = (v - lo) / max(hi - lo, 1e-8)
@@ -64,7 +106,7 @@ def _maps(saliency, frames: int) -> np.ndarray:
     while s.ndim > 3 and s.shape[0] == 1:
         s = s[0]
     if s.ndim != 3 or s.shape[0] != frames:
-        raise ValueError(f"Expected a map (T, H, W) with T = {frames}, got shape {s.shape}.")
+        raise FepValueError(f"Expected a map (T, H, W) with T = {frames}, got shape {s.shape}.")
     return s
 
 
@@ -103,7 +145,7 @@ def frame_grid(
     cmap: str = "jet",
     title: str | None = None,
     cell: float = 1.4,
-) -> Figure:
+) -> NotebookFigure:
     """A grid: the clip's frames on top, then one row per map overlaid on the same frames.
 
     Args:
@@ -126,7 +168,7 @@ def frame_grid(
     rows = dict(rows or {})
     images = [("clip", (rgb * 255).astype(np.uint8))]
     images += [(label, overlay_frames(video, m, alpha, cmap)) for label, m in rows.items()]
-    fig = Figure(figsize=(cell * len(frames) + 0.8, cell * len(images) + (0.4 if title else 0.1)))
+    fig = NotebookFigure(figsize=(cell * len(frames) + 0.8, cell * len(images) + (0.4 if title else 0.1)))
     axes = fig.subplots(len(images), len(frames), squeeze=False)
     for r, (label, stack) in enumerate(images):
         for c, t in enumerate(frames):
@@ -146,12 +188,14 @@ def frame_grid(
     return fig
 
 
-def overlay(video, saliency, frame: int, alpha: float = 0.55, cmap: str = "jet", boxes=None, ax=None):
+def overlay(
+    video, saliency, frame: int, alpha: float = 0.55, cmap: str = "jet", boxes=None, ax=None
+) -> NotebookFigure:
     """Draw one frame with its overlay into ``ax`` (or a new figure); returns the figure."""
     image = overlay_frames(video, saliency, alpha, cmap)[frame]
     fig = None
     if ax is None:
-        fig = Figure(figsize=(3, 3))
+        fig = NotebookFigure(figsize=(3, 3))
         ax = fig.subplots()
     ax.imshow(image, interpolation="nearest")
     ax.set_axis_off()
@@ -186,7 +230,7 @@ def save_animation(
 
         return write_video(path, frames, fps)
     if suffix != ".gif":
-        raise ValueError(f"Unknown animation format {path.suffix!r}; use a .gif or .mp4 path.")
+        raise FepValueError(f"Unknown animation format {path.suffix!r}; use a .gif or .mp4 path.")
     images = [Image.fromarray(f) for f in frames]
 
     def write(f) -> None:
@@ -195,32 +239,105 @@ def save_animation(
     return atomic_write(path, write)
 
 
-def animation_html(video, saliency, fps: float = 8.0, alpha: float = 0.55, cmap: str = "jet", boxes=None) -> str:
-    """An HTML5 (JavaScript) player of the overlay for notebooks: ``IPython.display.HTML(...)``."""
-    from matplotlib.animation import FuncAnimation
+def _draw_boxes(frames: np.ndarray, boxes, scale: int, colour=(0, 255, 0)) -> np.ndarray:
+    """Draw each frame's ``(y0, x0, y1, x1)`` box (in unscaled pixels) as a 1-pixel outline, in place."""
+    for frame, (y0, x0, y1, x1) in zip(frames, _numpy(boxes), strict=True):
+        height, width = frame.shape[:2]
+        top, left = int(np.clip(round(y0 * scale), 0, height - 1)), int(np.clip(round(x0 * scale), 0, width - 1))
+        bottom = int(np.clip(round(y1 * scale) - 1, 0, height - 1))
+        right = int(np.clip(round(x1 * scale) - 1, 0, width - 1))
+        frame[top, left : right + 1] = frame[bottom, left : right + 1] = colour
+        frame[top : bottom + 1, left] = frame[top : bottom + 1, right] = colour
+    return frames
+
+
+_PLAYER = """<div class="fep-animation" id="{id}" style="display:inline-block;font-family:sans-serif;font-size:12px">
+<img src="{first}" alt="saliency overlay, frame 0" style="width:{width}px;height:{height}px;image-rendering:pixelated">
+<div style="display:flex;align-items:center;gap:4px;margin-top:4px">
+<button data-do="first" title="first frame">|&#9664;</button>
+<button data-do="back" title="one frame back">&#9664;</button>
+<button data-do="play" title="play / pause" style="min-width:5em">&#10074;&#10074; pause</button>
+<button data-do="next" title="one frame on">&#9654;</button>
+<button data-do="last" title="last frame">&#9654;|</button>
+<input type="range" min="0" max="{last}" value="0" style="flex:1">
+<span style="min-width:4.5em">t = 0</span>
+</div>
+<script>
+(function () {{
+  var root = document.getElementById("{id}");
+  var image = root.querySelector("img");
+  var frames = [image.getAttribute("src")].concat({frames});  // frame 0 is the image's own source
+  var slider = root.querySelector("input"), label = root.querySelector("span");
+  var play = root.querySelector("[data-do=play]"), t = 0, timer = null;
+  function show(i) {{
+    t = (i + frames.length) % frames.length;
+    image.src = frames[t]; slider.value = t; label.textContent = "t = " + t;
+    image.alt = "saliency overlay, frame " + t;
+  }}
+  function stop() {{ clearInterval(timer); timer = null; play.innerHTML = "&#9654; play"; }}
+  function start() {{
+    timer = setInterval(function () {{ show(t + 1); }}, {interval});
+    play.innerHTML = "&#10074;&#10074; pause";
+  }}
+  root.querySelectorAll("button").forEach(function (button) {{
+    button.addEventListener("click", function () {{
+      var what = button.getAttribute("data-do");
+      if (what === "play") {{ timer ? stop() : start(); return; }}
+      stop();
+      show({{first: 0, back: t - 1, next: t + 1, last: frames.length - 1}}[what]);
+    }});
+  }});
+  slider.addEventListener("input", function () {{ stop(); show(parseInt(slider.value, 10)); }});
+  start();
+}})();
+</script>
+</div>"""
+
+
+def animation_html(
+    video, saliency, fps: float = 8.0, alpha: float = 0.55, cmap: str = "jet", boxes=None, scale: int = 2
+) -> str:
+    """A self-contained HTML player of the overlay for notebooks: ``IPython.display.HTML(...)``.
+
+    The frames are PNG data URIs and the controls (first, back, play/pause, on, last, a frame slider)
+    are plain buttons with text symbols, so it works offline: it references no network resource (no
+    icon font, no CDN). Where JavaScript does not run (an untrusted notebook, a static preview), the
+    first frame is shown.
+
+    Args:
+        video, saliency, alpha, cmap: as in :func:`overlay_frames`.
+        fps: playing speed.
+        boxes: optional ``(T, 4)`` ground-truth boxes ``(y0, x0, y1, x1)``, drawn in green.
+        scale: integer upscaling (nearest) so small clips are visible.
+
+    Returns:
+        The HTML text.
+    """
+    import base64
+    import uuid
+
+    from PIL import Image
 
     frames = overlay_frames(video, saliency, alpha, cmap)
-    fig = Figure(figsize=(3.2, 3.2))
-    ax = fig.subplots()
-    ax.set_axis_off()
-    image = ax.imshow(frames[0], interpolation="nearest")
-    title = ax.set_title("t=0", fontsize=9)
-    box_array = None if boxes is None else _numpy(boxes)
-    patch = None
-    if box_array is not None:
-        patch = Rectangle((0, 0), 1, 1, fill=False, edgecolor="lime")
-        ax.add_patch(patch)
-
-    def draw(t: int):
-        image.set_data(frames[t])
-        title.set_text(f"t={t}")
-        if patch is not None:
-            y0, x0, y1, x1 = box_array[t]
-            patch.set_bounds(x0 - 0.5, y0 - 0.5, x1 - x0, y1 - y0)
-        return (image,)
-
-    anim = FuncAnimation(fig, draw, frames=len(frames), interval=1000 / fps, blit=False)
-    return anim.to_jshtml(default_mode="loop")
+    if scale > 1:
+        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
+    frames = np.ascontiguousarray(frames)
+    if boxes is not None:
+        _draw_boxes(frames, boxes, scale)
+    uris = []
+    for frame in frames:
+        buffer = io.BytesIO()
+        Image.fromarray(frame).save(buffer, format="PNG")
+        uris.append("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"))
+    return _PLAYER.format(
+        id=f"fep-animation-{uuid.uuid4().hex[:12]}",
+        first=uris[0],
+        frames="[" + ",".join(f'"{u}"' for u in uris[1:]) + "]",
+        width=frames.shape[2],
+        height=frames.shape[1],
+        last=len(uris) - 1,
+        interval=max(1, round(1000 / fps)),
+    )
 
 
 def spectrum_profile(volume) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -233,7 +350,7 @@ def spectrum_profile(volume) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     v = torch.as_tensor(_numpy(volume), dtype=torch.float64)
     if v.ndim != 3:
-        raise ValueError(f"Expected a volume (T, H, W), got shape {tuple(v.shape)}.")
+        raise FepValueError(f"Expected a volume (T, H, W), got shape {tuple(v.shape)}.")
     energy = dct3(v).pow(2).numpy()
     t, h, w = energy.shape
     temporal = energy.sum(axis=(1, 2))
@@ -245,11 +362,13 @@ def spectrum_profile(volume) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return temporal, spatial, 0.5 * (edges[1:] + edges[:-1])
 
 
-def plot_spectrum(volume, temporal_cutoff: float | None = None, spatial_cutoff: float | None = None, title=None):
+def plot_spectrum(
+    volume, temporal_cutoff: float | None = None, spatial_cutoff: float | None = None, title=None
+) -> NotebookFigure:
     """Energy of a volume's DCT along temporal and spatial frequency, log scale, cutoffs drawn."""
     temporal, spatial, nu_s = spectrum_profile(volume)
     nu_t = np.arange(len(temporal)) / len(temporal)
-    fig = Figure(figsize=(7.5, 2.8))
+    fig = NotebookFigure(figsize=(7.5, 2.8))
     ax_t, ax_s = fig.subplots(1, 2)
     ax_t.semilogy(nu_t, temporal + 1e-12, marker="o", ms=3)
     ax_t.set_xlabel("temporal frequency  k_t / T")
@@ -267,13 +386,13 @@ def plot_spectrum(volume, temporal_cutoff: float | None = None, spatial_cutoff: 
     return fig
 
 
-def plot_history(explanation, clip: int = 0) -> Figure:
+def plot_history(explanation, clip: int = 0) -> NotebookFigure:
     """Reward, area loss and energy per iteration of an :class:`~fep.explanation.Explanation`, one line per area."""
     history = explanation.history
     keys = [k for k in ("reward", "area_loss", "smoothness_loss", "energy") if k in history]
     if explanation.settings.get("core_weight", 0) == 0 and "smoothness_loss" in keys:
         keys.remove("smoothness_loss")
-    fig = Figure(figsize=(3.2 * len(keys), 2.6))
+    fig = NotebookFigure(figsize=(3.2 * len(keys), 2.6))
     axes = fig.subplots(1, len(keys), squeeze=False)[0]
     for ax, key in zip(axes, keys, strict=True):
         values = np.asarray(history[key])[:, clip]
@@ -298,14 +417,14 @@ def figure_png(fig: Figure, path: str | os.PathLike | None = None, dpi: int = 10
     return data
 
 
-def plot_temporal_profile(maps: Mapping[str, object], evidence=None, title: str | None = None) -> Figure:
+def plot_temporal_profile(maps: Mapping[str, object], evidence=None, title: str | None = None) -> NotebookFigure:
     """Share of each map's mass per frame, with the evidence frames shaded: where in *time* a method looks.
 
     Args:
         maps: label → ``(T, H, W)`` saliency (absolute values are used).
         evidence: optional ``(T,)`` bool, frames that carry the class evidence.
     """
-    fig = Figure(figsize=(7, 2.8))
+    fig = NotebookFigure(figsize=(7, 2.8))
     ax = fig.subplots()
     length = None
     for label, m in maps.items():
@@ -326,9 +445,11 @@ def plot_temporal_profile(maps: Mapping[str, object], evidence=None, title: str 
     return fig
 
 
-def plot_curves(curves: Mapping[str, Sequence[float]], title: str = "", xlabel: str = "", ylabel: str = "") -> Figure:
+def plot_curves(
+    curves: Mapping[str, Sequence[float]], title: str = "", xlabel: str = "", ylabel: str = ""
+) -> NotebookFigure:
     """Several curves sampled on [0, 1] (e.g. deletion/insertion), one line each, AUC in the legend."""
-    fig = Figure(figsize=(5, 3.2))
+    fig = NotebookFigure(figsize=(5, 3.2))
     ax = fig.subplots()
     for label, values in curves.items():
         y = np.asarray(values, dtype=float)

@@ -27,8 +27,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from fep.dct import FILTERS, check_filter, lowpass
+from fep.errors import FepValueError
 from fep.metrics import spectral_concentration, temporal_difference
-from fep.viz import _numpy, _rgb_frames, figure_png, overlay_frames, spectrum_profile
+from fep.viz import _numpy, _rgb_frames, figure, figure_png, overlay_frames, spectrum_profile
 
 __all__ = ["FrequencyExplorer", "ExplanationExplorer", "LiveView"]
 
@@ -73,7 +74,7 @@ class _Explorer:
     def set_frame(self, frame: int) -> None:
         """Show frame ``frame`` (the slider calls this)."""
         if not 0 <= frame <= self.frame_slider.max:
-            raise ValueError(f"frame must be between 0 and {self.frame_slider.max}, got {frame}.")
+            raise FepValueError(f"frame must be between 0 and {self.frame_slider.max}, got {frame}.")
         self.frame = int(frame)
         self._sync(self.frame_slider, self.frame)
         self._render()
@@ -110,7 +111,7 @@ class FrequencyExplorer(_Explorer):
         rgb = _rgb_frames(video)
         vol = torch.as_tensor(_numpy(volume), dtype=torch.float64)
         if vol.ndim != 3 or vol.shape[0] != rgb.shape[0]:
-            raise ValueError(f"volume must be (T, H, W) with T = {rgb.shape[0]}, got {tuple(vol.shape)}.")
+            raise FepValueError(f"volume must be (T, H, W) with T = {rgb.shape[0]}, got {tuple(vol.shape)}.")
         super().__init__(rgb.shape[0], fps)
         w = _widgets()
         self.video, self.volume = _display_frames(rgb), vol
@@ -157,7 +158,7 @@ class FrequencyExplorer(_Explorer):
         """Change one or both cutoffs (the sliders call this) and re-filter (cached per setting)."""
         for name, value in (("temporal", temporal), ("spatial", spatial)):
             if value is not None and not 0.0 <= float(value) <= 1.0:
-                raise ValueError(f"The {name} cutoff must lie in [0, 1], got {value}.")
+                raise FepValueError(f"The {name} cutoff must lie in [0, 1], got {value}.")
         self.temporal_cutoff = self.temporal_cutoff if temporal is None else float(temporal)
         self.spatial_cutoff = self.spatial_cutoff if spatial is None else float(spatial)
         self._sync(self.temporal_slider, self.temporal_cutoff)
@@ -179,7 +180,7 @@ class FrequencyExplorer(_Explorer):
         raw = self.volume.abs()
         low = self.modulated.abs()
         vmax, vmax_low = self._display_max(raw), self._display_max(low)
-        fig = Figure(figsize=(11, 2.6))
+        fig = figure(figsize=(11, 2.6))
         axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1, 1, 1.5]})
         frame = self.video[:, t : t + 1]  # overlay one frame only: a frame change must stay cheap
         axes[0].imshow(_rgb_frames(self.video)[t])
@@ -227,12 +228,12 @@ class ExplanationExplorer(_Explorer):
         if not isinstance(explanations, dict):
             explanations = {getattr(explanations, "method", "explanation"): explanations}
         if not explanations:
-            raise ValueError("Pass at least one explanation.")
+            raise FepValueError("Pass at least one explanation.")
         rgb = _rgb_frames(video)
         first = next(iter(explanations.values()))
         for label, e in explanations.items():
             if e.masks.shape[2] != rgb.shape[0]:
-                raise ValueError(f"Explanation {label!r} has {e.masks.shape[2]} frames, the clip {rgb.shape[0]}.")
+                raise FepValueError(f"Explanation {label!r} has {e.masks.shape[2]} frames, the clip {rgb.shape[0]}.")
         super().__init__(rgb.shape[0], fps)
         w = _widgets()
         self.video, self.explanations, self.clip = _display_frames(rgb), explanations, clip
@@ -265,21 +266,21 @@ class ExplanationExplorer(_Explorer):
     def set_area(self, area) -> None:
         """``"all"`` (sum over areas) or an area index."""
         if area != "all" and area not in range(len(self.areas)):
-            raise ValueError(f"area must be 'all' or an index below {len(self.areas)}, got {area!r}.")
+            raise FepValueError(f"area must be 'all' or an index below {len(self.areas)}, got {area!r}.")
         self.area = area
         self._sync(self.area_dropdown, area)
         self._render()
 
     def set_opacity(self, opacity: float) -> None:
         if not 0.0 <= float(opacity) <= 1.0:
-            raise ValueError(f"opacity must lie in [0, 1], got {opacity}.")
+            raise FepValueError(f"opacity must lie in [0, 1], got {opacity}.")
         self.opacity = float(opacity)
         self._sync(self.opacity_slider, self.opacity)
         self._render()
 
     def set_show_truth(self, show: bool) -> None:
         if show and self.boxes is None:
-            raise ValueError("No ground-truth boxes were given to this explorer.")
+            raise FepValueError("No ground-truth boxes were given to this explorer.")
         self.show_truth = bool(show)
         self._sync(self.truth_checkbox, self.show_truth)
         self._render()
@@ -288,7 +289,7 @@ class ExplanationExplorer(_Explorer):
         if not hasattr(self, "show_truth"):
             return
         t, maps = self.frame, self.maps()
-        fig = Figure(figsize=(3 * len(maps), 3.2))
+        fig = figure(figsize=(3 * len(maps), 3.2))
         axes = np.atleast_1d(fig.subplots(1, len(maps)))
         vmax = len(self.areas) if self.area == "all" else 1.0
         for ax, (label, m) in zip(axes, maps.items(), strict=True):
@@ -333,7 +334,7 @@ class LiveView:
         """Redraw masks (clip 0, every area) and the mean energy so far."""
         masks = masks[0]
         energy = history["energy"].float().mean(dim=(1, 2)).cpu().numpy()
-        fig = Figure(figsize=(2.2 * len(self.frames) + 3, 2.2 * masks.shape[0]))
+        fig = figure(figsize=(2.2 * len(self.frames) + 3, 2.2 * masks.shape[0]))
         grid = fig.add_gridspec(masks.shape[0], len(self.frames) + 2)
         for a in range(masks.shape[0]):
             stack = overlay_frames(self.video, masks[a], 0.6, vmax=1.0)

@@ -50,3 +50,62 @@ def test_readme_lists_every_notebook_and_make_lab():
     assert "make lab" in readme
     for name in EXPECTED:
         assert f"{name}.ipynb" in readme, name
+
+
+# ---- what a reader sees: every notebook executed by a real kernel, its pictures counted ----
+
+# The fep.viz functions that return a picture (a NotebookFigure), and IPython's display of a PNG file.
+FIGURE_FUNCTIONS = (
+    "frame_grid", "plot_spectrum", "plot_history", "plot_temporal_profile", "plot_curves", "overlay", "figure",
+)  # fmt: skip
+FIGURE_CALLS = tuple(f"viz.{name}(" for name in FIGURE_FUNCTIONS) + ("display(Image(",)
+EXECUTED = ROOT / "tests" / "artifacts" / "notebooks"
+
+
+def test_figure_functions_are_every_picture_function_of_viz():
+    import inspect
+
+    from fep import viz
+
+    returning_figures = {
+        name
+        for name in viz.__all__
+        if inspect.isfunction(getattr(viz, name))
+        and "NotebookFigure" in str(inspect.signature(getattr(viz, name)).return_annotation)
+    }
+    assert returning_figures == set(FIGURE_FUNCTIONS)
+
+
+def _cells_calling(nb, calls) -> int:
+    return sum(cell.cell_type == "code" and any(call in cell.source for call in calls) for cell in nb.cells)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_and_shows_its_figures(path, monkeypatch):
+    """Run top to bottom in a fresh kernel (FEP_FAST=1) from notebooks/, as JupyterLab would, then count
+    the pictures: at least one PNG per figure-producing cell, and no figure printed as text."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("FEP_FAST", "1")  # inherited by the kernel process
+    nb = nbformat.read(path, as_version=4)
+    expected = _cells_calling(nb, FIGURE_CALLS)
+    expected_players = _cells_calling(nb, ("viz.animation_html(",))
+    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    EXECUTED.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, EXECUTED / path.name)  # for a person to open and look at
+
+    images, players, figure_texts = 0, 0, []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            images += "image/png" in data
+            players += '<img src="data:image/png' in data.get("text/html", "")
+            text = "".join(data.get("text/plain", "") if "data" in output else output.get("text", ""))
+            if "<Figure size" in text:
+                figure_texts.append(text)
+    assert not figure_texts, f"{path.name}: figures printed as text instead of shown: {figure_texts}"
+    assert expected + expected_players > 0 or path.stem == "05_your_own_video"
+    assert images >= expected, f"{path.name}: {images} images for {expected} figure-producing cells"
+    assert players >= expected_players, f"{path.name}: {players} animations for {expected_players} player cells"

@@ -53,6 +53,8 @@ def test_animation_files_have_t_frames(tmp_path):
         viz.save_animation(VIDEO, MAP, tmp_path / "a.avi")
     html = viz.animation_html(VIDEO, MAP, boxes=torch.tensor([[8, 8, 16, 16]] * 6))
     assert "<script" in html and html.count("data:image/png") == 6
+    # Offline: no icon font, no CDN, no network address of any kind.
+    assert "http://" not in html and "https://" not in html and "//cdn" not in html
 
 
 def test_spectrum_profile_and_plot():
