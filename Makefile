@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 test: setup
 	$(VENV)/bin/ruff check fep tests benchmarks
-	FEP_FAST=1 $(PY) -m pytest --nbmake tests notebooks
+	FEP_FAST=1 $(PY) -m pytest tests
 
 # Re-running the demo replaces its own results/demo/ folder (--force); `fep demo` alone never overwrites.
 demo: setup

@@ -1,4 +1,9 @@
-"""Shared fixtures: the tiny deterministic models and clips of fep.testing."""
+"""Shared fixtures: the tiny deterministic models and clips of fep.testing, and the browser for the
+JupyterLab tests (found, or installed as root with apt; see tests/test_browser.py)."""
+
+import os
+import shutil
+import subprocess
 
 import pytest
 import torch
@@ -28,3 +33,70 @@ def detector():
 @pytest.fixture
 def tiny_net():
     return TinyVideoNet()
+
+
+# ---- the browser of tests/test_browser.py ----
+
+BROWSER_USED = pytest.StashKey[str]()
+BROWSER_NOTE = pytest.StashKey[str]()
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+HOW_TO_ENABLE = "install Chromium or Chrome (Debian: sudo apt-get install chromium) to run it"
+
+
+def find_browser() -> str | None:
+    """Path of an installed Chromium or Chrome, or None."""
+    for name in BROWSERS:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def install_debian_chromium() -> str:
+    """Install Debian's chromium with apt (root only); returns why it could not, or '' on success."""
+    if os.name != "posix" or os.geteuid() != 0:
+        return "not root"
+    if shutil.which("apt-get") is None:
+        return "no apt-get"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            return f"`{' '.join(command)}` failed: {(done.stderr or done.stdout).strip()[-300:]}"
+    return ""
+
+
+@pytest.fixture(scope="session")
+def browser_path(pytestconfig) -> str:
+    path = find_browser()
+    if path is None:
+        why = install_debian_chromium()
+        path = find_browser()
+        if path is None:
+            message = f"no Chromium/Chrome on this machine and it could not be installed ({why or 'not found'})"
+            pytestconfig.stash[BROWSER_NOTE] = f"{message}; {HOW_TO_ENABLE}"
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(f"Browser test under CI=true: {message}.")
+            pytest.skip(f"Browser test skipped: {message}; {HOW_TO_ENABLE}.")
+        pytestconfig.stash[BROWSER_NOTE] = "installed Debian chromium with apt for this run"
+    pytestconfig.stash[BROWSER_USED] = path
+    return path
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say at the end of every run whether the browser tests ran, and with which browser."""
+    outcomes = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        count = sum("test_browser.py" in report.nodeid for report in terminalreporter.stats.get(outcome, []))
+        if count:
+            outcomes[outcome] = count
+    if not outcomes:
+        return
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in outcomes.items())
+    used = config.stash.get(BROWSER_USED, None)
+    note = config.stash.get(BROWSER_NOTE, "")
+    where = f" in {used}" if used else ""
+    ran = "ran" if set(outcomes) - {"skipped"} else "did NOT run"
+    terminalreporter.write_line(
+        f"browser tests (JupyterLab in headless Chromium) {ran}{where}: {counts}" + (f"; {note}" if note else "")
+    )

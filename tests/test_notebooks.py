@@ -1,6 +1,8 @@
-"""The course notebooks are stored clean and are structured as the course promises.
+"""The course notebooks are stored clean, are structured as the course promises, and show their pictures.
 
-They are *executed* by nbmake in `make test` (pytest --nbmake notebooks, with FEP_FAST=1)."""
+Each is executed top to bottom by a real kernel (nbclient, as JupyterLab runs it, with FEP_FAST=1); the
+test then counts what a reader sees: a PNG per figure-producing cell, an animation per player cell, no
+figure printed as ``<Figure size ...>`` text. The executed copies land in tests/artifacts/notebooks/."""
 
 import json
 from pathlib import Path
@@ -76,7 +78,7 @@ def test_figure_functions_are_every_picture_function_of_viz():
     assert returning_figures == set(FIGURE_FUNCTIONS)
 
 
-def _cells_calling(nb, calls) -> int:
+def cells_calling(nb, calls) -> int:
     return sum(cell.cell_type == "code" and any(call in cell.source for call in calls) for cell in nb.cells)
 
 
@@ -89,8 +91,8 @@ def test_notebook_runs_and_shows_its_figures(path, monkeypatch):
 
     monkeypatch.setenv("FEP_FAST", "1")  # inherited by the kernel process
     nb = nbformat.read(path, as_version=4)
-    expected = _cells_calling(nb, FIGURE_CALLS)
-    expected_players = _cells_calling(nb, ("viz.animation_html(",))
+    expected = cells_calling(nb, FIGURE_CALLS)
+    expected_players = cells_calling(nb, ("viz.animation_html(",))
     client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     client.execute()
     EXECUTED.mkdir(parents=True, exist_ok=True)
