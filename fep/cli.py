@@ -181,7 +181,9 @@ def _report(summary: dict, out: Path) -> None:
 
 
 def _predict(model, video: torch.Tensor, names: list[str]) -> tuple[torch.Tensor, dict]:
-    with torch.no_grad():
+    from fep.model_state import frozen_model
+
+    with frozen_model(model), torch.no_grad():
         logits = model(video)
     probs = logits.softmax(1)[0]
     index = int(probs.argmax())

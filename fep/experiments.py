@@ -46,6 +46,7 @@ from fep.metrics import (
     temporal_difference,
     total_variation,
 )
+from fep.model_state import frozen_model
 
 __all__ = [
     "DEFAULT_METHODS",
@@ -160,7 +161,7 @@ def video_clips(folder: str | os.PathLike, model, model_name: str, frames: int =
     clips = []
     for path in paths:
         video = preprocess(load_video(path, num_frames=frames).frames, model_name)
-        with torch.no_grad():
+        with frozen_model(model), torch.no_grad():
             target = int(model(video).argmax(1)[0])
         clips.append(Clip(path.stem, video, target))
     return clips

@@ -59,7 +59,7 @@ from fep.dct import modulate as dct_modulate
 from fep.errors import FepTypeError, FepValueError
 from fep.explanation import Explanation
 from fep.memory import chunk_size, describe, item_bytes, saved_activation_bytes
-from fep.model_state import frozen_model, guess_input_channels, guess_num_classes, model_device
+from fep.model_state import frozen_model, guess_input_channels, model_device
 from fep.objectives import REWARDS, area_loss, area_zero_counts, core_loss
 from fep.objectives import reward as reward_of
 from fep.perturbation import PERTURBATIONS, Perturbation, mask_grid, upsample_mask
@@ -163,7 +163,7 @@ def extremal_perturbation(
     core_start: int | None = None,
     core_frames: int = 7,
     core_size: int = 11,
-    jitter: bool = True,
+    jitter: bool = False,
     num_levels: int = 8,
     max_blur: float = 20.0,
     max_batch: int | None = None,
@@ -210,7 +210,11 @@ def extremal_perturbation(
         core_start: iteration at which the core loss switches on (default ``iterations // 20``,
             Li et al.'s 100 of 2000).
         core_frames, core_size: ellipsoid kernel extent in frames and pixels (Li et al.: 7, 11).
-        jitter: flip the masked clips horizontally on even iterations (TorchRay).
+        jitter: flip the masked clips horizontally on even iterations, as TorchRay does for images. Off by
+            default for every method: it is meant for image classes that are mirror-invariant. For
+            classes defined by a direction of motion it is wrong (a mirrored "moves left" clip *is*
+            "moves right", so every other step would optimise the wrong class); Kinetics has such
+            classes too.
         num_levels, max_blur: perturbation pyramid (TorchRay: 8 levels, sigma 20).
         max_batch: most masked clips per model call; the N x A masked clips of an iteration (2 N x A for
             ``dual``) are split into chunks of at most this many, with the same result as one batch.
@@ -288,9 +292,6 @@ def extremal_perturbation(
     video = check_video(video)
     n_clips, channels, frames, height, width = video.shape
     targets = check_target(target, n_clips)
-    guessed_classes = guess_num_classes(model)
-    if guessed_classes is not None:
-        check_target_range(targets, guessed_classes)
     device = model_device(model)
     if device is not None and device != video.device:
         raise FepValueError(

@@ -27,6 +27,7 @@ import torch
 
 from fep.dct import dct3
 from fep.errors import FepValueError
+from fep.model_state import frozen_model
 
 __all__ = ["temporal_difference", "spectral_concentration", "high_frequency_share"]
 
@@ -259,11 +260,12 @@ def deletion_insertion(
     start, end = (video, perturbed) if mode == "deletion" else (perturbed, video)
     counts = [round(k * n / steps) for k in range(steps + 1)]
     probs = []
-    for i in range(0, len(counts), batch_size):
-        chunk = counts[i : i + batch_size]
-        switched = torch.stack([rank < c for c in chunk])[:, None]  # (B, 1, T, H, W)
-        clips = torch.where(switched, end, start)
-        probs.append(model(clips).softmax(1)[:, target].double().cpu())
+    with frozen_model(model):  # eval mode (no dropout, BatchNorm statistics untouched), restored after
+        for i in range(0, len(counts), batch_size):
+            chunk = counts[i : i + batch_size]
+            switched = torch.stack([rank < c for c in chunk])[:, None]  # (B, 1, T, H, W)
+            clips = torch.where(switched, end, start)
+            probs.append(model(clips).softmax(1)[:, target].double().cpu())
     scores = torch.cat(probs)
     return {"scores": scores.tolist(), "auc": auc(scores)}
 
@@ -327,13 +329,14 @@ def kept_probability(
     if not 0.0 < fraction <= 1.0:
         raise FepValueError(f"fraction must be in (0, 1], got {fraction}; it is the share of voxels kept.")
     probs = []
-    for i in range(0, video.shape[0], batch_size):
-        clips = video[i : i + batch_size]
-        keep = _top_share(s[i : i + batch_size].to(clips.device), fraction)[:, None]
-        perturbed = torch.zeros_like(clips) if perturbation == "fade" else blur_frames(clips, 20.0)
-        logits = model(torch.where(keep, clips, perturbed))
-        chosen = torch.tensor(targets[i : i + batch_size], device=logits.device)
-        probs.append(logits.softmax(1).gather(1, chosen[:, None]).squeeze(1).double().cpu())
+    with frozen_model(model):  # eval mode (no dropout, BatchNorm statistics untouched), restored after
+        for i in range(0, video.shape[0], batch_size):
+            clips = video[i : i + batch_size]
+            keep = _top_share(s[i : i + batch_size].to(clips.device), fraction)[:, None]
+            perturbed = torch.zeros_like(clips) if perturbation == "fade" else blur_frames(clips, 20.0)
+            logits = model(torch.where(keep, clips, perturbed))
+            chosen = torch.tensor(targets[i : i + batch_size], device=logits.device)
+            probs.append(logits.softmax(1).gather(1, chosen[:, None]).squeeze(1).double().cpu())
     return torch.cat(probs)
 
 

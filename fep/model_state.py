@@ -9,7 +9,7 @@ import torch
 
 from fep.errors import FepTypeError
 
-__all__ = ["frozen_model", "preserved_torch_settings", "model_device", "guess_num_classes", "guess_input_channels"]
+__all__ = ["frozen_model", "preserved_torch_settings", "model_device", "guess_input_channels"]
 
 
 @contextmanager
@@ -87,22 +87,6 @@ def model_device(model: torch.nn.Module) -> torch.device | None:
     for tensor in list(model.parameters()) + list(model.buffers()):
         return tensor.device
     return None
-
-
-def guess_num_classes(model: torch.nn.Module) -> int | None:
-    """Output size of the model's last registered Linear or Conv layer (its classifier head, as in
-    every torchvision video model), or None when it has neither.
-
-    Used only to refuse an out-of-range target before any model call; the logits' real width is
-    checked again after the first forward pass.
-    """
-    last = None
-    for module in model.modules():
-        if isinstance(module, torch.nn.Linear):
-            last = module.out_features
-        elif isinstance(module, torch.nn.modules.conv._ConvNd):
-            last = module.out_channels
-    return last
 
 
 def guess_input_channels(model: torch.nn.Module) -> int | None:

@@ -16,6 +16,10 @@ __all__ = [
     "TinyImageNet",
     "OneClipAtATime",
     "SettingsChangingModel",
+    "BatchNormDropoutNet",
+    "TwoHeadNet",
+    "WindowDetector",
+    "window_clip",
     "moving_square_clip",
     "square_detector",
     "same_weights",
@@ -136,3 +140,92 @@ class SettingsChangingModel(nn.Module):
         torch.backends.cudnn.benchmark = not torch.backends.cudnn.benchmark
         torch.rand(3)
         return self.inner(x)
+
+
+class BatchNormDropoutNet(nn.Module):
+    """A video classifier with BatchNorm and Dropout, built in *train* mode: run as it is, its output is
+    random (dropout) and every call moves the BatchNorm running statistics. An explainer must borrow it
+    in eval mode and give it back in train mode, statistics untouched."""
+
+    def __init__(self, num_classes: int = 4, width: int = 8, seed: int = 0) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self.features = nn.Sequential(
+            nn.Conv3d(3, width, kernel_size=3, padding=1),
+            nn.BatchNorm3d(width),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+        )
+        self.head = nn.Linear(width, num_classes)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+            bn = self.features[1]
+            bn.running_mean.copy_(torch.randn(width, generator=gen) * 0.1)
+            bn.running_var.copy_(1 + torch.rand(width, generator=gen))
+        self.train()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).mean(dim=(2, 3, 4)))
+
+
+class TwoHeadNet(nn.Module):
+    """A 10-class classifier whose last *registered* Linear layer is a 2-class auxiliary head that the
+    forward pass does not return: the layer list says "2 classes", the logits have 10."""
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self.features = nn.Conv3d(3, 8, kernel_size=3, padding=1)
+        self.head = nn.Linear(8, 10)
+        self.aux_head = nn.Linear(8, 2)  # e.g. a training-time auxiliary task
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.features(x)).mean(dim=(2, 3, 4)))
+
+
+class WindowDetector(nn.Module):
+    """Known evidence: the target logit is the summed brightness (all channels) of one fixed ``size`` ×
+    ``size`` window (in every frame), scaled; the other classes are constant. Not mirror-symmetric: the window's mirror
+    image carries no evidence. Takes images ``(N, 3, H, W)`` or clips ``(N, 3, T, H, W)``.
+
+    Args:
+        top, left, size: the window, in pixels.
+        target: the class whose logit reads the window.
+        num_classes: width of the logits.
+        scale: logit per unit of brightness of one pixel and channel (0.05: the reward's pull on a mask
+            cell is of the order of the area term's, so the areas are met, as with a trained model).
+    """
+
+    def __init__(self, top: int, left: int, size: int = 20, target: int = 0, num_classes: int = 3, scale=0.05):
+        super().__init__()
+        self.window = (slice(top, top + size), slice(left, left + size))
+        self.target, self.num_classes = target, num_classes
+        self.scale = nn.Parameter(torch.tensor(float(scale)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        brightness = x[..., self.window[0], self.window[1]].sum(dim=tuple(range(1, x.ndim)))
+        logits = torch.zeros(x.shape[0], self.num_classes, dtype=x.dtype, device=x.device)
+        logits[:, self.target] = self.scale * brightness
+        return logits
+
+
+def window_clip(frames: int = 4, size: int = 64, top: int = 12, left: int = 4, window: int = 20, seed: int = 0):
+    """A dark noisy clip with a bright square filling the window at ``(top, left)`` in every frame, and a
+    dimmer square at the mirror position (so that a horizontally flipped clip looks plausible too).
+
+    Returns:
+        ``(video, inside)``: ``(1, 3, frames, size, size)`` in [0, 1] and the window's boolean mask
+        ``(frames, size, size)``.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    video = 0.1 + 0.05 * torch.rand(1, 3, frames, size, size, generator=gen)
+    inside = torch.zeros(frames, size, size, dtype=torch.bool)
+    inside[:, top : top + window, left : left + window] = True
+    video[0][:, inside] = 0.95
+    mirror_left = size - left - window  # where the window lands when the frames are flipped left-right
+    video[0, :, :, top : top + window, mirror_left : mirror_left + window] = 0.6
+    return video, inside

@@ -325,7 +325,6 @@ GOOD = torch.rand(1, 3, 4, 16, 16)
         (GOOD.numpy(), 0, {}, TypeError, "must be a torch.Tensor"),
         ((GOOD * 255).to(torch.uint8), 0, {}, TypeError, "floating tensor"),
         (GOOD.clone().index_fill_(2, torch.tensor([1]), float("nan")), 0, {}, ValueError, "NaN or Inf"),
-        (GOOD, 4, {}, ValueError, "Target 4 is out of range for a model with 4 classes"),
         (GOOD, -1, {}, ValueError, "negative"),
         (GOOD, [0, 1], {}, ValueError, "2 targets for 1 clips"),
         (GOOD, 0.5, {}, TypeError, "class index"),
@@ -348,6 +347,13 @@ def test_bad_input_is_refused_before_any_model_call(tiny_net, video, target, opt
     with pytest.raises(error, match=message):
         extremal_perturbation(model, video, target, progress=False, **options)
     assert model.calls == 0
+
+
+def test_an_out_of_range_target_is_refused_after_the_first_call_only(tiny_net):
+    model = CountingModel(tiny_net)
+    with pytest.raises(ValueError, match="Target 4 is out of range for a model with 4 classes"):
+        extremal_perturbation(model, GOOD, 4, progress=False)
+    assert model.calls == 1  # the measuring forward pass gives the real number of classes
 
 
 def test_a_model_with_the_wrong_output_is_named(tiny_net):
@@ -381,3 +387,74 @@ def test_captum_style_wrapper_and_save_load(tiny_net, tmp_path):
 
 def test_every_method_is_listed():
     assert METHODS == ("ep2d", "ep3d", "step", "fep")
+
+
+# ---- known evidence: a model that reads one fixed window, not mirror-symmetric ----
+
+WINDOW = dict(top=12, left=4, window=20)  # its mirror image lies 16 px away, at columns 40-59
+
+
+def _kept_inside(masks: torch.Tensor, inside: torch.Tensor, area: float, per_frame: bool) -> tuple[int, int]:
+    """(voxels of the mask's top-`area` share that lie in the window, how many could): per frame for 2D-EP."""
+    order = torch.rand(masks.shape, generator=torch.Generator().manual_seed(1)) * 1e-6  # ties in random order
+    scores = masks + order
+    if per_frame:
+        counts = [_kept_inside(scores[t : t + 1], inside[t : t + 1], area, False) for t in range(scores.shape[0])]
+        return sum(c[0] for c in counts), sum(c[1] for c in counts)
+    k = round(area * scores.numel())
+    top = torch.zeros(scores.numel(), dtype=torch.bool)
+    top[scores.flatten().topk(k).indices] = True
+    return int((top & inside.flatten()).sum()), min(k, int(inside.sum()))
+
+
+@pytest.mark.parametrize("frames", [1, 4], ids=["image", "video"])
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_keeps_the_known_evidence_window_at_defaults(method, frames):
+    from fep.testing import WindowDetector, window_clip
+
+    video, inside = window_clip(frames=max(frames, 1), **WINDOW)
+    model = WindowDetector(WINDOW["top"], WINDOW["left"], size=WINDOW["window"])
+    clip = video[:, :, 0] if frames == 1 else video  # an image is explained as a one-frame video
+    result = extremal_perturbation(model, clip, 0, method=method, areas=(0.05, 0.1, 0.2), progress=False)
+    for a, area in enumerate(result.areas):
+        kept, possible = _kept_inside(result.masks[0, a], inside, area, per_frame=method == "ep2d")
+        # Most of the top-a voxels lie in the window; all of it when the area is half as large again.
+        room = area * inside[0].numel() / inside[0].sum().item()  # the area in units of the window
+        need = 0.9 if room >= 1.5 else 0.5
+        assert kept > need * possible, f"{method} area {area}: {kept} of {possible} window voxels kept"
+
+
+def test_flip_jitter_is_off_by_default_and_keeps_the_mirror_image_when_on():
+    from fep.testing import WindowDetector, window_clip
+
+    video, inside = window_clip(frames=1, **WINDOW)
+    model = WindowDetector(WINDOW["top"], WINDOW["left"], size=WINDOW["window"])
+    image, mirror = video[:, :, 0], inside.flip(-1)
+    default = extremal_perturbation(model, image, 0, method="ep3d", areas=(0.2,), progress=False)
+    jitter = extremal_perturbation(model, image, 0, method="ep3d", areas=(0.2,), jitter=True, progress=False)
+    assert default.settings["jitter"] is False
+    assert default.masks[0, 0][inside].mean() > 0.9 and default.masks[0, 0][mirror].mean() < 0.1
+    # Flipped on the first step, the mirror image sits in the window and the fast schedule locks it in.
+    assert jitter.masks[0, 0][mirror].mean() > 0.5 and jitter.masks[0, 0][inside].mean() < 0.5
+
+
+def test_reward_history_on_a_bundled_sample_does_not_swing_every_iteration():
+    from fep.models import load_model, preprocess
+    from fep.samples import load_sample
+
+    clip, truth = load_sample(5)
+    model = load_model("toy")
+    result = extremal_perturbation(model, preprocess(clip.frames, "toy"), truth["label"], progress=False)
+    for a, area in enumerate(result.areas):  # with flip jitter on, the swing was 79-86 % of the range
+        reward = result.history["reward"][:, 0, a]
+        swing = np.abs(np.diff(reward)).mean()
+        assert swing < 0.1 * (reward.max() - reward.min()), (area, swing, reward.max() - reward.min())
+
+
+def test_a_target_beyond_the_last_registered_layer_width_is_explained():
+    from fep.testing import TwoHeadNet
+
+    result = extremal_perturbation(TwoHeadNet(), torch.rand(1, 3, 4, 16, 16), 5, iterations=3, progress=False)
+    assert result.target == [5] and result.masks.shape == (1, 3, 4, 16, 16)
+    with pytest.raises(ValueError, match="out of range for a model with 10 classes"):
+        extremal_perturbation(TwoHeadNet(), torch.rand(1, 3, 4, 16, 16), 10, iterations=3, progress=False)
