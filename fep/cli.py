@@ -235,7 +235,7 @@ def cmd_explain(args) -> int:
     if not Path(args.video).is_file():
         raise FepFileNotFoundError(f"No video file at {args.video}; check the path.")
     with output_folder(args.out, args.force) as staging:
-        model = load_model(args.model, weights=args.weights or "default")
+        model = load_model(args.model, weights=args.weights or "default", download=not args.offline)
         names = categories(args.model)
         clip = load_video(args.video, num_frames=args.frames)
         video = preprocess(clip.frames, args.model, size=args.size)
@@ -300,8 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", required=True, help="toy, r3d_18, mc3_18, r2plus1d_18, s3d, mvit_v1_b, mvit_v2_s, swin3d_t/s/b"
     )
     explain.add_argument(
-        "--weights", help="checkpoint path (default: shipped toy weights / Kinetics-400 from the torch hub cache)"
+        "--weights",
+        help="checkpoint path (default: shipped toy weights / Kinetics-400 weights from the torch hub cache, "
+        "downloaded there when missing)",
     )
+    explain.add_argument("--offline", action="store_true", help="never download weights (the same as FEP_OFFLINE=1)")
     explain.add_argument("--method", choices=METHODS, default="fep", help="explanation method (default fep)")
     explain.add_argument("--target", default="auto", help="auto (predicted class), a class index or a class name")
     explain.add_argument("--frames", type=int, default=16, help="frames sampled uniformly from the video (default 16)")
@@ -323,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--videos", type=Path, help="folder of real videos instead of synthetic clips")
     exp.add_argument("--model", default="toy", help="model name (default toy); with --videos a Kinetics model")
     exp.add_argument("--weights", help="checkpoint path for --model")
+    exp.add_argument("--offline", action="store_true", help="never download weights (the same as FEP_OFFLINE=1)")
     exp.add_argument("--out", type=Path, default=Path("results/experiments"), help="results folder")
     debug(exp)
     exp.set_defaults(func=cmd_experiments)
@@ -343,7 +347,7 @@ def cmd_experiments(args) -> int:
     count = args.clips if args.clips is not None else (4 if args.fast else 64)
     if count < 1:
         raise FepValueError(f"--clips must be at least 1, got {count}.")
-    model = load_model(args.model, weights=args.weights or "default")
+    model = load_model(args.model, weights=args.weights or "default", download=not args.offline)
     if args.videos is not None:
         clips = E.video_clips(args.videos, model, args.model)
     elif args.small_actor:

@@ -1,15 +1,19 @@
-"""Video models: the shipped toy model and torchvision's Kinetics-400 zoo, loaded offline.
+"""Video models: the shipped toy model and torchvision's Kinetics-400 zoo.
 
-Nothing is downloaded. Kinetics weights are looked up where torchvision would cache them
-(``$TORCH_HOME/hub/checkpoints/<file>``, see :func:`torch.hub.get_dir`) or taken from an explicit
-checkpoint path; when absent, :class:`WeightsNotFoundError` names the file, its URL and the folder to
-put it in — and no empty folder or partial file is left behind. Checkpoints load with
-``torch.load(weights_only=True)``: no pickled code runs.
+Kinetics weights live where torchvision caches them (``$TORCH_HOME/hub/checkpoints/<file>``, see
+:func:`torch.hub.get_dir`). When the file is missing, :func:`load_model` downloads it there
+(:func:`download_checkpoint`: a progress bar, torchvision's hash check, a connect/read timeout of
+:data:`DOWNLOAD_TIMEOUT` seconds, written atomically), unless ``download=False`` or the environment
+variable ``FEP_OFFLINE=1``. When it cannot, :class:`WeightsNotFoundError` says why and names the file,
+its URL and the folder to put it in; no partial file or empty folder is left behind on any failure.
+An explicit checkpoint path is never downloaded. Checkpoints load with ``torch.load(weights_only=True)``:
+no pickled code runs.
 
 Examples::
 
     >>> from fep.models import load_model, preprocess, categories
     >>> model = load_model("toy")                       # shipped weights, sha256-checked
+    >>> model = load_model("r2plus1d_18")                # Kinetics-400 weights, downloaded once
     >>> model = load_model("r2plus1d_18", weights=None)  # architecture only
     >>> batch = preprocess(clip.frames, "r2plus1d_18")  # (1, 3, T, 112, 112), Kinetics normalisation
 """
@@ -17,8 +21,12 @@ Examples::
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
+import re
+import tempfile
+import urllib.request
 from pathlib import Path
 
 import torch
@@ -37,6 +45,9 @@ __all__ = [
     "WeightsNotFoundError",
     "CheckpointError",
     "load_model",
+    "download_checkpoint",
+    "checkpoint_url",
+    "DOWNLOAD_TIMEOUT",
     "preprocess",
     "categories",
     "check_input_size",
@@ -50,6 +61,10 @@ TORCHVISION_MODELS = (
 )  # fmt: skip
 MODEL_NAMES = (TOY,) + TORCHVISION_MODELS
 DATA_DIR = Path(os.environ.get("FEP_DATA", Path(__file__).resolve().parent.parent / "data"))
+# Seconds to wait for the server to connect and for each read: an offline machine answers in seconds.
+DOWNLOAD_TIMEOUT = 10.0
+# torchvision's checkpoint names end in the first hex digits of the file's sha256: name-<hash>.pth
+_HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.")
 TOY_WEIGHTS = "toy_model.pt"
 TOY_CARD = "toy_model_card.json"
 
@@ -156,39 +171,134 @@ def _torchvision_weights(name: str):
     return torchvision.models.get_model_weights(name).DEFAULT
 
 
-def _kinetics_checkpoint(name: str) -> Path:
-    weights = _torchvision_weights(name)
+def checkpoint_url(name: str) -> str:
+    """Where torchvision publishes the Kinetics-400 checkpoint of ``name``."""
+    return _torchvision_weights(name).url
+
+
+def _offline() -> bool:
+    return os.environ.get("FEP_OFFLINE", "") not in ("", "0", "false", "False")
+
+
+def _remove_empty_folders(folder: Path, stop: Path) -> None:
+    """Remove ``folder`` and its parents up to (not including) ``stop`` while they are empty."""
+    while folder != stop and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
+
+
+def download_checkpoint(url: str, path: str | os.PathLike, progress: bool = True, timeout: float | None = None) -> Path:
+    """Download ``url`` to ``path`` atomically, checking the sha256 prefix in its name as torchvision does.
+
+    The bytes go to a hidden temporary file beside ``path`` and are renamed into place only when the
+    download is complete and its hash matches; on any failure (no network, timeout, a bad hash, Ctrl-C)
+    the temporary file and any folder this call created are removed.
+
+    Args:
+        url: the checkpoint's address; a name like ``r3d_18-b3b3357e.pth`` carries the first hex digits
+            of its sha256, which are checked.
+        path: destination file.
+        progress: show a progress bar.
+        timeout: seconds for connecting and for each read (default :data:`DOWNLOAD_TIMEOUT`).
+
+    Returns:
+        ``path``.
+
+    Raises:
+        WeightsNotFoundError: the download failed (the message says why).
+        CheckpointError: the downloaded bytes do not match the hash in the file name.
+    """
+    from tqdm.auto import tqdm
+
+    path = Path(path)
+    timeout = DOWNLOAD_TIMEOUT if timeout is None else timeout
+    existing = path.parent
+    while not existing.exists():
+        existing = existing.parent
+    path.parent.mkdir(parents=True, exist_ok=True)
+    expected = _HASH_IN_NAME.search(os.path.basename(url))
+    tmp = None
+    try:
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        digest = hashlib.sha256()
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as reply:
+            total = int(reply.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=path.name, disable=not progress, leave=False) as bar:
+                received = 0
+                for block in iter(lambda: reply.read(1 << 20), b""):
+                    out.write(block)
+                    digest.update(block)
+                    bar.update(len(block))
+                    received += len(block)
+        if total is not None and received != total:  # http.client returns a short body without complaint
+            raise ConnectionError(f"the connection closed after {received} of {total} bytes")
+        if expected and not digest.hexdigest().startswith(expected.group(1)):
+            raise CheckpointError(
+                f"The file downloaded from {url} has sha256 {digest.hexdigest()[:12]}…, not {expected.group(1)}… as "
+                "its name says; the download was damaged or replaced — try again, or fetch it by hand."
+            )
+        os.replace(tmp, path)
+        tmp = None
+        return path
+    except (OSError, http.client.HTTPException) as err:  # URLError, timeouts, refused/reset connections, ...
+        reason = f"{type(err).__name__}: {getattr(err, 'reason', None) or err}"
+        failure = WeightsNotFoundError(f"Could not download {url} ({reason}); check the network or fetch it by hand.")
+        failure.reason = reason
+        raise failure from err
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        _remove_empty_folders(path.parent, existing)
+
+
+def _kinetics_checkpoint(name: str, download: bool, progress: bool = True) -> Path:
+    url = checkpoint_url(name)
     folder = Path(torch.hub.get_dir()) / "checkpoints"
-    path = folder / os.path.basename(weights.url)
-    if not path.is_file():
-        # Looked up only: torchvision's own download would create the folder and then fail offline.
-        raise WeightsNotFoundError(
-            f"Kinetics-400 weights for {name} are not on this machine: put {path.name} (from {weights.url}) "
-            f"into {folder} (set TORCH_HOME to use another cache), or pass weights='path/to/checkpoint.pth'."
-        )
-    return path
+    path = folder / os.path.basename(url)
+    if path.is_file():
+        return path
+    why = "are not on this machine"
+    if download and not _offline():
+        try:
+            return download_checkpoint(url, path, progress=progress)
+        except WeightsNotFoundError as err:
+            why = f"are not on this machine and could not be downloaded ({err.reason})"
+    elif download:
+        why += " (FEP_OFFLINE=1: no download tried)"
+    raise WeightsNotFoundError(
+        f"Kinetics-400 weights for {name} {why}: put {path.name} (from {url}) into {folder} "
+        "(set TORCH_HOME to use another cache), or pass weights='path/to/checkpoint.pth'."
+    )
 
 
 def load_model(
-    name: str, weights: str | os.PathLike | None = "default", device: str | torch.device = "cpu"
+    name: str,
+    weights: str | os.PathLike | None = "default",
+    device: str | torch.device = "cpu",
+    download: bool = True,
+    progress: bool = True,
 ) -> nn.Module:
     """Build a video classifier in eval mode.
 
     Args:
         name: ``"toy"`` or a torchvision video model (:data:`TORCHVISION_MODELS`).
         weights: ``"default"`` (the toy model's shipped weights, sha256-checked against its model card;
-            Kinetics-400 weights from the torch hub cache for torchvision models), None (random
-            initialisation, seeded for the toy model) or a checkpoint path (a state dict).
+            Kinetics-400 weights from the torch hub cache for torchvision models, downloaded there when
+            missing), None (random initialisation, seeded for the toy model) or a checkpoint path (a
+            state dict).
         device: where to put the model.
+        download: fetch missing Kinetics-400 weights (also off when ``FEP_OFFLINE=1``).
+        progress: show the download's progress bar.
 
     Returns:
         The model, in eval mode, on ``device``.
 
     Raises:
         ValueError: unknown model name.
-        WeightsNotFoundError: default weights not on disk (the message says what to download and where).
-        CheckpointError: a checkpoint that is corrupted, not a state dict, fails its checksum, or does
-            not fit the architecture.
+        WeightsNotFoundError: default weights not on disk and not downloadable (the message says why,
+            and what to fetch and where to put it).
+        CheckpointError: a checkpoint that is corrupted, not a state dict, fails its checksum (a
+            download's hash included), or does not fit the architecture.
     """
     _check_name(name)
     if name == TOY:
@@ -214,7 +324,7 @@ def load_model(
                         "replaced — restore it from git or retrain with `python -m fep.train_toy`."
                     )
             else:
-                path = _kinetics_checkpoint(name)
+                path = _kinetics_checkpoint(name, download, progress)
         else:
             path = Path(weights)
         _apply_state(model, _load_state(path), path, name)

@@ -20,6 +20,13 @@ def _two_threads():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    # Tests never reach the internet: loading Kinetics weights must not try download.pytorch.org. The
+    # download tests (tests/test_models.py) lift this and serve checkpoints from 127.0.0.1.
+    monkeypatch.setenv("FEP_OFFLINE", "1")
+
+
 @pytest.fixture
 def square_clip():
     return moving_square_clip(frames=8, size=32, square=8)

@@ -140,3 +140,162 @@ def test_model_card_states_the_acceptance_numbers():
     assert acc["actor_removed"] <= 1.5 * chance
     assert card["training"]["seconds"] <= 600
     assert card["sha256"] == models.sha256_of(models.DATA_DIR / models.TOY_WEIGHTS)
+
+
+# ---- downloading Kinetics weights: a local server on 127.0.0.1 stands in for download.pytorch.org ----
+
+
+class _Server:
+    """A threaded HTTP server on 127.0.0.1 serving ``folder``; counts requests; ``mode`` misbehaves."""
+
+    def __init__(self, folder, mode="serve"):
+        import functools
+        import http.server
+        import threading
+
+        server = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                server.requests += 1
+                if server.mode == "truncate":  # promises the whole file, sends half, hangs up
+                    data = (folder / self.path.lstrip("/")).read_bytes()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[: len(data) // 2])
+                    self.close_connection = True
+                    return
+                if server.mode == "silent":  # accepts the connection, never answers
+                    server.release.wait(30)
+                    return
+                super().do_GET()
+
+        self.mode, self.requests, self.release = mode, 0, threading.Event()
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=folder))
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self):
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def published(tmp_path_factory):
+    """An mc3_18 state dict published under torchvision's naming (name-<sha256 prefix>.pth)."""
+    import hashlib
+
+    folder = tmp_path_factory.mktemp("published")
+    reference = torchvision.models.get_model("mc3_18", weights=None)
+    torch.save(reference.state_dict(), folder / "state.pth")
+    prefix = hashlib.sha256((folder / "state.pth").read_bytes()).hexdigest()[:8]
+    (folder / "state.pth").rename(folder / f"mc3_18-{prefix}.pth")
+    (folder / "mc3_18-00000000.pth").write_bytes((folder / f"mc3_18-{prefix}.pth").read_bytes())  # wrong hash
+    return folder, f"mc3_18-{prefix}.pth", reference
+
+
+@pytest.fixture
+def online(tmp_path, monkeypatch):
+    monkeypatch.delenv("FEP_OFFLINE", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path / "torch"
+
+
+def _serve(monkeypatch, folder, name, mode="serve"):
+    server = _Server(folder, mode)
+    monkeypatch.setattr(models, "checkpoint_url", lambda model_name: f"{server.url}/{name}")
+    return server
+
+
+def test_missing_weights_are_downloaded_into_the_hub_cache(online, published, monkeypatch):
+    folder, name, reference = published
+    server = _serve(monkeypatch, folder, name)
+    try:
+        loaded = load_model("mc3_18", progress=False)
+    finally:
+        server.close()
+    assert same_weights(loaded, reference)
+    assert sorted(p.name for p in (online / "hub" / "checkpoints").iterdir()) == [name]  # no temporary left
+    server = _serve(monkeypatch, folder, name)
+    try:
+        load_model("mc3_18", progress=False)  # the second time it is in the cache
+    finally:
+        server.close()
+    assert server.requests == 0
+
+
+def test_a_download_with_the_wrong_hash_is_refused_and_nothing_is_left(online, published, monkeypatch):
+    folder, _, _ = published
+    server = _serve(monkeypatch, folder, "mc3_18-00000000.pth")
+    try:
+        with pytest.raises(CheckpointError, match="sha256 .* not 00000000… as its name says"):
+            load_model("mc3_18", progress=False)
+    finally:
+        server.close()
+    assert not online.exists()  # no partial file, no empty folder
+
+
+@pytest.mark.parametrize("mode", ["refused", "silent", "truncate"])
+def test_a_failed_download_answers_within_seconds_and_leaves_nothing(online, published, monkeypatch, mode):
+    import socket
+    import time
+
+    folder, name, _ = published
+    monkeypatch.setattr(models, "DOWNLOAD_TIMEOUT", 2.0)
+    server = None
+    if mode == "refused":
+        with socket.socket() as s:  # a port nobody listens on
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        monkeypatch.setattr(models, "checkpoint_url", lambda model_name: f"http://127.0.0.1:{port}/{name}")
+    else:
+        server = _serve(monkeypatch, folder, name, mode)
+    started = time.monotonic()
+    try:
+        with pytest.raises(WeightsNotFoundError) as err:
+            load_model("mc3_18", progress=False)
+    finally:
+        if server is not None:
+            server.close()
+    assert time.monotonic() - started < 10
+    message = str(err.value)
+    assert "could not be downloaded" in message and name in message and "weights='path/to/checkpoint.pth'" in message
+    assert not online.exists()
+
+
+def test_download_false_and_fep_offline_never_touch_the_network(online, published, monkeypatch):
+    folder, name, _ = published
+    server = _serve(monkeypatch, folder, name)
+    try:
+        with pytest.raises(WeightsNotFoundError, match="are not on this machine: put"):
+            load_model("mc3_18", download=False)
+        monkeypatch.setenv("FEP_OFFLINE", "1")
+        with pytest.raises(WeightsNotFoundError, match="FEP_OFFLINE=1: no download tried"):
+            load_model("mc3_18")
+    finally:
+        server.close()
+    assert server.requests == 0 and not online.exists()
+
+
+def test_the_cli_downloads_through_the_same_path_and_offline_refuses(online, published, monkeypatch, tmp_path, capsys):
+    from fep.cli import main
+    from fep.samples import SAMPLES_DIR
+
+    folder, name, _ = published
+    server = _serve(monkeypatch, folder, name)
+    sample = str(SAMPLES_DIR / "sample_00.mp4")
+    common = ["--iterations", "1", "--areas", "0.1", "--size", "32", "--frames", "4"]
+    try:
+        assert main(["explain", sample, "--model", "mc3_18", "--offline", "--out", str(tmp_path / "a"), *common]) == 2
+        assert server.requests == 0 and "are not on this machine: put" in capsys.readouterr().err
+        assert main(["explain", sample, "--model", "mc3_18", "--out", str(tmp_path / "b"), *common]) == 0
+    finally:
+        server.close()
+    assert server.requests == 1 and (online / "hub" / "checkpoints" / name).is_file()
