@@ -9,7 +9,8 @@ The pipeline, one module per step:
 - :mod:`fep.explanation` — the result object, saved and loaded as one safe ``.npz``;
 - :mod:`fep.model_state` — borrowing a user's model and giving it back as it was;
 - :mod:`fep.synthetic`, :mod:`fep.samples` — the synthetic task with ground truth and the bundled clips;
-- :mod:`fep.video`, :mod:`fep.models` — decord/PyAV I/O; the toy model and torchvision's Kinetics zoo;
+- :mod:`fep.video`, :mod:`fep.models` — decord/PyAV I/O; the toy model and torchvision's Kinetics zoo
+  (weights downloaded into the torch hub cache);
 - :mod:`fep.gradients` — gradient baselines and frequency-modulated gradients;
 - :mod:`fep.metrics`, :mod:`fep.experiments` — what a good explanation is, measured over many clips;
 - :mod:`fep.viz`, :mod:`fep.widgets` — pictures and interactive explorers;

@@ -1,4 +1,9 @@
-"""Reading clips with decord and writing mp4 files with PyAV (torchvision 0.29 has no video I/O).
+"""Reading clips with decord (or PyAV) and writing mp4 files with PyAV (torchvision 0.29 has no video I/O).
+
+decord is fast at sampling a few frames of a long video (it seeks to key frames) but has wheels only
+for Linux x86_64 and Windows; elsewhere (macOS, ARM Linux) :func:`load_video` reads with PyAV, which
+returns the same frames, frame rate and shapes (a test holds the two within 2/255). Choose the reader
+with ``backend=`` or the environment variable ``FEP_VIDEO_BACKEND`` (``decord``, ``pyav`` or ``auto``).
 
 Examples::
 
@@ -22,10 +27,21 @@ import torch
 from fep.atomic import temporary_beside
 from fep.errors import FepFileNotFoundError, FepValueError
 
-__all__ = ["SAMPLING_UNIFORM", "SAMPLING_CONSECUTIVE", "VideoClip", "VideoError", "load_video", "write_video"]
+__all__ = [
+    "SAMPLING_UNIFORM",
+    "SAMPLING_CONSECUTIVE",
+    "BACKENDS",
+    "VideoClip",
+    "VideoError",
+    "load_video",
+    "write_video",
+    "decord_available",
+]
 
 SAMPLING_UNIFORM = "uniform"
 SAMPLING_CONSECUTIVE = "consecutive"
+BACKEND_AUTO, BACKEND_DECORD, BACKEND_PYAV = "auto", "decord", "pyav"
+BACKENDS = (BACKEND_AUTO, BACKEND_DECORD, BACKEND_PYAV)
 
 
 class VideoError(FepValueError):
@@ -64,17 +80,110 @@ def _frame_indices(total: int, num_frames: int, sampling: str, start: int) -> li
     raise FepValueError(f"Unknown sampling {sampling!r}; choose 'uniform' or 'consecutive'.")
 
 
-def _read_with_pyav(path: Path, indices: list[int], size: tuple[int, int] | None) -> np.ndarray:
+def decord_available() -> bool:
+    """True when decord can be imported (it has wheels for Linux x86_64 and Windows only)."""
+    try:
+        import decord  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _choose_backend(backend: str | None) -> str:
+    backend = backend or os.environ.get("FEP_VIDEO_BACKEND") or BACKEND_AUTO
+    if backend not in BACKENDS:
+        raise FepValueError(
+            f"Unknown video backend {backend!r} (from backend= or FEP_VIDEO_BACKEND); choose one of "
+            f"{', '.join(BACKENDS)}."
+        )
+    if backend == BACKEND_AUTO:
+        return BACKEND_DECORD if decord_available() else BACKEND_PYAV
+    if backend == BACKEND_DECORD and not decord_available():
+        raise FepValueError(
+            "decord is not installed (it has wheels for Linux x86_64 and Windows only); use backend='pyav'."
+        )
+    return backend
+
+
+def _count_frames(container, stream) -> int:
+    """Frames in the stream: the container's count when it has one, else the video packets (no decoding)."""
+    if stream.frames:
+        return int(stream.frames)
+    count = sum(1 for packet in container.demux(stream) if packet.size)
+    container.seek(0)
+    return count
+
+
+def _pyav_frames(frames, wanted: list[int], size: tuple[int, int] | None) -> np.ndarray:
+    """Decode ``frames`` (an iterator of av.VideoFrame) keeping only the indices in ``wanted`` (sorted
+    or not, repeats allowed) as ``(len(wanted), H, W, 3)`` uint8 RGB; stops after the last one needed."""
+    needed, last = set(wanted), max(wanted)
+    kept: dict[int, np.ndarray] = {}
+    height, width = size if size is not None else (None, None)
+    for index, frame in enumerate(frames):
+        if index in needed:
+            if size is None:
+                kept[index] = frame.to_ndarray(format="rgb24")
+            else:  # bilinear: what decord's FFmpeg scaler does (measured: identical bytes)
+                kept[index] = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BILINEAR")
+        if index >= last:
+            break
+    if not kept:
+        raise VideoError("no frames could be decoded")
+    decoded = max(kept)  # a container that announced more frames than it holds: repeat the last one read
+    return np.stack([kept[min(i, decoded)] if i in kept else kept[decoded] for i in wanted])
+
+
+def _read_with_pyav(
+    path: Path, num_frames: int | None, sampling: str, start: int, size: tuple[int, int] | None
+) -> tuple[np.ndarray, float, list[int], int]:
+    """PyAV's reading of a file: ``(frames (T, H, W, 3) uint8, fps, indices, total frames)``."""
     import av
 
-    with av.open(str(path)) as container:
-        decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
-    frames = np.stack([decoded[min(i, len(decoded) - 1)] for i in indices])
-    if size is not None and frames.shape[1:3] != tuple(size):
-        tensor = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
-        tensor = torch.nn.functional.interpolate(tensor, size=size, mode="bilinear", align_corners=False)
-        frames = tensor.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    return frames
+    try:
+        container = av.open(str(path))
+    except Exception:  # PyAV raises many error types for broken files
+        raise VideoError(_why_unreadable(path)) from None
+    with container:
+        if not container.streams.video:
+            raise VideoError(_why_unreadable(path))
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        total = _count_frames(container, stream)
+        if total == 0:
+            raise VideoError(f"{path} contains no video frames; check that the file has a video stream.")
+        rate = stream.average_rate or stream.guessed_rate or 0
+        wanted = total if num_frames is None else num_frames
+        indices = _frame_indices(total, wanted, sampling, start)
+        try:
+            frames = _pyav_frames(container.decode(stream), indices, size)
+        except VideoError:
+            raise VideoError(_why_unreadable(path)) from None
+    return frames, float(rate), indices, total
+
+
+def _read_with_decord(
+    path: Path, num_frames: int | None, sampling: str, start: int, size: tuple[int, int] | None
+) -> tuple[np.ndarray, float, list[int], int]:
+    """decord's reading of a file: ``(frames (T, H, W, 3) uint8, fps, indices, total frames)``."""
+    import decord  # imported here: decord prints noise on import and is only needed to read files
+
+    height, width = size or (-1, -1)
+    try:
+        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height)
+    except Exception:  # decord raises its own DECORDError (a RuntimeError) with C++ log text for non-videos
+        raise VideoError(_why_unreadable(path)) from None
+    total = len(reader)
+    if total == 0:
+        raise VideoError(f"{path} contains no video frames; check that the file has a video stream.")
+    indices = _frame_indices(total, total if num_frames is None else num_frames, sampling, start)
+    fps = float(reader.get_avg_fps())
+    try:
+        frames = reader.get_batch(indices).asnumpy()  # (T, H, W, 3) uint8
+    except Exception:  # decord 0.6 cannot copy frames of some widths (row padding); PyAV can
+        frames = _read_with_pyav(path, num_frames, sampling, start, size)[0]
+    del reader
+    return frames, fps, indices, total
 
 
 def _why_unreadable(path: Path) -> str:
@@ -105,8 +214,9 @@ def load_video(
     sampling: str = SAMPLING_UNIFORM,
     size: int | tuple[int, int] | None = None,
     start: int = 0,
+    backend: str | None = None,
 ) -> VideoClip:
-    """Read ``num_frames`` RGB frames from a video file with decord.
+    """Read ``num_frames`` RGB frames from a video file with decord, or PyAV where decord is missing.
 
     Args:
         path: the video file (anything FFmpeg reads: mp4, avi, webm, ...).
@@ -115,6 +225,8 @@ def load_video(
             ``num_frames`` in a row from ``start``.
         size: resize frames to ``size`` (square) or ``(height, width)`` while decoding.
         start: first frame for ``"consecutive"`` sampling.
+        backend: ``"decord"``, ``"pyav"`` or ``"auto"`` (decord when installed); default: the
+            environment variable ``FEP_VIDEO_BACKEND``, else ``"auto"``. Both give the same frames.
 
     Returns:
         :class:`VideoClip` with ``frames`` ``(3, T, H, W)``. Grayscale videos are converted to RGB (the
@@ -132,27 +244,15 @@ def load_video(
         raise VideoError(f"{path} is empty (0 bytes); re-export or re-download the video.")
     if num_frames is not None and (not isinstance(num_frames, int) or num_frames < 1):
         raise FepValueError(f"num_frames must be a positive integer or None, got {num_frames!r}.")
-    import decord  # imported here: decord prints noise on import and is only needed to read files
-
-    height, width = (size, size) if isinstance(size, int) else (size or (-1, -1))
-    try:
-        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), width=width, height=height)
-    except Exception:  # decord raises its own DECORDError (a RuntimeError) with C++ log text for non-videos
-        raise VideoError(_why_unreadable(path)) from None
-    total = len(reader)
-    if total == 0:
-        raise VideoError(f"{path} contains no video frames; check that the file has a video stream.")
-    wanted = total if num_frames is None else num_frames
-    indices = _frame_indices(total, wanted, sampling, start)
+    if sampling not in (SAMPLING_UNIFORM, SAMPLING_CONSECUTIVE):
+        raise FepValueError(f"Unknown sampling {sampling!r}; choose 'uniform' or 'consecutive'.")
+    dims = (size, size) if isinstance(size, int) else (tuple(size) if size is not None else None)
+    read = _read_with_decord if _choose_backend(backend) == BACKEND_DECORD else _read_with_pyav
+    frames, fps, indices, total = read(path, num_frames, sampling, start, dims)
+    wanted = len(indices)
     if wanted > total or (sampling == SAMPLING_CONSECUTIVE and start + wanted > total):
         warnings.warn(f"{path} has {total} frames; padded to {wanted} by repeating the last frame.", stacklevel=2)
-    fps = float(reader.get_avg_fps())
-    try:
-        frames = reader.get_batch(indices).asnumpy()  # (T, H, W, 3) uint8
-    except Exception:  # decord 0.6 cannot copy frames of some widths (row padding); PyAV can
-        frames = _read_with_pyav(path, indices, None if size is None else (height, width))
-    del reader
-    tensor = torch.from_numpy(frames).permute(3, 0, 1, 2).float().div_(255)
+    tensor = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float().div_(255)
     return VideoClip(tensor, fps, indices, str(path), total)
 
 

@@ -237,7 +237,7 @@ def test_the_table_has_at_least_twenty_rows():
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.name for row in ROWS])
-def test_bad_input_is_refused_with_a_clear_sentence(row, tmp_path, monkeypatch):
+def test_bad_input_is_refused_with_a_clear_sentence(row, tmp_path, monkeypatch, reader):
     ctx = Ctx(tmp_path, Counting(TinyVideoNet(num_classes=4)))
     args = (ctx, monkeypatch) if row.call.__code__.co_argcount == 2 else (ctx,)
     with pytest.raises(row.error) as caught:
@@ -259,17 +259,23 @@ def test_the_memory_error_is_raised_before_the_optimisation(tmp_path, monkeypatc
     assert model.calls == 1  # only the measuring forward pass
 
 
-# --- documented conversions rather than refusals ---
+# --- documented conversions rather than refusals (with both video readers) ---
 
 
-def test_short_clip_is_padded_with_a_warning(tmp_path):
+@pytest.fixture(params=["decord", "pyav"])
+def reader(request, monkeypatch):
+    monkeypatch.setenv("FEP_VIDEO_BACKEND", request.param)
+    return request.param
+
+
+def test_short_clip_is_padded_with_a_warning(tmp_path, reader):
     path = _write(tmp_path / "short.mp4", 4, "yuv444p", "libx264", 3)
     with pytest.warns(UserWarning, match=r"has 4 frames; padded to 16 by repeating the last frame"):
         clip = load_video(path, num_frames=16)
     assert clip.frames.shape[1] == 16 and clip.indices[-1] == clip.indices[3] == 3
 
 
-def test_grayscale_video_becomes_three_equal_channels(tmp_path):
+def test_grayscale_video_becomes_three_equal_channels(tmp_path, reader):
     path = _write(tmp_path / "gray.mkv", 3, "gray", "ffv1", 1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no padding, no other warning
@@ -279,7 +285,7 @@ def test_grayscale_video_becomes_three_equal_channels(tmp_path):
     assert clip.frames.std() > 0.1  # the random pixels survived
 
 
-def test_rgba_video_loses_only_its_alpha_channel(tmp_path):
+def test_rgba_video_loses_only_its_alpha_channel(tmp_path, reader):
     path = _write(tmp_path / "rgba.mov", 3, "rgba", "png", 4)
     clip = load_video(path, num_frames=3)
     assert clip.frames.shape == (3, 3, 32, 32)

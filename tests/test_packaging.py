@@ -43,6 +43,29 @@ def test_environment_yml_matches_pyproject():
     assert not conda - pypi, f"environment.yml adds dependencies pyproject.toml lacks: {sorted(conda - pypi)}"
 
 
+def _markers(requirements) -> dict[str, str]:
+    from packaging.requirements import Requirement
+
+    return {Requirement(r).name.lower(): str(Requirement(r).marker or "") for r in requirements}
+
+
+def test_decord_is_required_only_where_it_has_wheels_in_both_files():
+    from packaging.markers import Marker
+
+    pypi = _markers(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    conda = _markers(r for r in pip_section if not r.startswith("-e"))
+    assert pypi["decord"] and pypi["decord"] == conda["decord"]
+    marker = Marker(pypi["decord"])
+    where = {
+        ("Linux", "x86_64"): True, ("Windows", "AMD64"): True,
+        ("Darwin", "arm64"): False, ("Darwin", "x86_64"): False, ("Linux", "aarch64"): False,
+    }  # fmt: skip
+    for (system, machine), wanted in where.items():
+        assert marker.evaluate({"platform_system": system, "platform_machine": machine}) is wanted, (system, machine)
+
+
 def test_environment_yml_installs_the_package_itself():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
