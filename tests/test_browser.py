@@ -119,6 +119,7 @@ def _open_and_run_all(page, url: str, errors: list) -> None:
     page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
 
 
+@pytest.mark.browser
 @pytest.mark.timeout(1200)  # the first browser test may install chromium (apt) before it starts
 def test_frequency_explorer_in_jupyterlab(jupyterlab, browser_path):
     from playwright.sync_api import expect, sync_playwright
@@ -154,6 +155,7 @@ def test_frequency_explorer_in_jupyterlab(jupyterlab, browser_path):
     assert not errors, errors
 
 
+@pytest.mark.browser
 @pytest.mark.timeout(1200)
 def test_course_notebook_shows_its_figures_in_jupyterlab(jupyterlab, browser_path):
     """Run All on a course notebook: its figures are images in the output areas, none printed as text."""
@@ -185,3 +187,66 @@ def test_course_notebook_shows_its_figures_in_jupyterlab(jupyterlab, browser_pat
     assert all(w >= 200 and h >= 100 for w, h in sizes), sizes  # decoded pictures, not broken icons
     assert not [t for t in texts if "<Figure size" in t], texts
     assert not errors, errors
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(1200)
+def test_animation_player_works_offline(browser_path):
+    """The overlay player of fep.viz: no request leaves the page, and play, pause and step work."""
+    import torch
+    from playwright.sync_api import expect, sync_playwright
+
+    from fep import viz
+
+    frames = torch.rand(3, 6, 24, 24, generator=torch.Generator().manual_seed(0))
+    saliency = torch.zeros(6, 24, 24)
+    saliency[:, 8:16, 8:16] = 1
+    html = viz.animation_html(frames, saliency, fps=20, boxes=torch.tensor([[8, 8, 16, 16]] * 6))
+    requests = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=browser_path, args=FLAGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("data:", "about:")) else None)
+            page.set_content(f"<html><body>{html}</body></html>")
+            label = page.locator(".fep-animation span")
+            expect(label).not_to_have_text("t = 0", timeout=10_000)  # it plays on its own
+            page.locator("[data-do=play]").click()  # pause
+            paused = label.inner_text()
+            page.locator("[data-do=first]").click()
+            expect(label).to_have_text("t = 0")
+            page.locator("[data-do=next]").click()
+            expect(label).to_have_text("t = 1")
+            page.locator("[data-do=back]").click()
+            page.locator("[data-do=back]").click()
+            expect(label).to_have_text("t = 5")  # wraps around
+            sources = {page.locator(".fep-animation img").get_attribute("src")}
+            page.locator("[data-do=next]").click()
+            sources.add(page.locator(".fep-animation img").get_attribute("src"))
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "animation_player.png"))
+        finally:
+            browser.close()
+    assert paused.startswith("t = ") and len(sources) == 2
+    assert requests == [], requests  # nothing fetched: no icon font, no CDN
+
+
+@pytest.mark.parametrize("ci", ["false", "true"])
+def test_without_any_browser_the_tests_skip_with_one_line_except_under_ci(pytester, monkeypatch, ci):
+    """A laptop without root and without Chromium: skipped with how to enable it; under CI=true, a failure."""
+    conftest = (Path(__file__).parent / "conftest.py").read_text()
+    no_browser = "\n\nshutil.which = lambda name: None  # no browser on PATH\nos.geteuid = lambda: 1000  # not root\n"
+    pytester.makeconftest(conftest + no_browser)
+    pytester.makepyfile(
+        test_browser="import pytest\n\n@pytest.mark.browser\ndef test_needs_a_browser(browser_path):\n    pass\n"
+    )
+    monkeypatch.setenv("CI", ci)
+    result = pytester.runpytest_subprocess("-rs", "-p", "no:cacheprovider", "-o", "markers=browser: needs a browser")
+    output = result.stdout.str()
+    if ci == "true":
+        result.assert_outcomes(errors=1)
+        assert "Browser test under CI=true: no Chromium/Chrome on this machine" in output
+    else:
+        result.assert_outcomes(skipped=1)
+        assert "could not be installed (not root)" in output and "sudo apt-get install chromium" in output
+    assert "browser tests (JupyterLab in headless Chromium) did NOT run" in output  # the run's last word says so

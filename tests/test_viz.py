@@ -1,3 +1,5 @@
+import io
+
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
@@ -91,3 +93,34 @@ def test_bad_shapes_are_named():
         viz.overlay_frames(torch.rand(6, 24, 24), MAP)
     with pytest.raises(ValueError, match="T = 6"):
         viz.overlay_frames(VIDEO, torch.rand(5, 24, 24))
+
+
+def _every_figure(result):
+    return {
+        "frame_grid": viz.frame_grid(VIDEO, {"m": MAP}, frames=[0, 1]),
+        "plot_spectrum": viz.plot_spectrum(MAP),
+        "overlay": viz.overlay(VIDEO, MAP, frame=2),
+        "plot_history": viz.plot_history(result),
+        "plot_temporal_profile": viz.plot_temporal_profile({"m": MAP}),
+        "plot_curves": viz.plot_curves({"c": [1.0, 0.5, 0.2]}),
+        "figure": viz.figure(figsize=(2, 2)),
+    }
+
+
+def test_every_figure_is_a_png_for_ipython_without_pyplot():
+    """IPython's own formatter (no inline backend registered) turns each returned figure into a PNG."""
+    from IPython.core.formatters import DisplayFormatter
+
+    result = extremal_perturbation(TinyVideoNet(), torch.rand(1, 3, 4, 16, 16), 0, iterations=2, progress=False)
+    figures = _every_figure(result)
+    from test_notebooks import FIGURE_FUNCTIONS
+
+    assert set(figures) == set(FIGURE_FUNCTIONS)
+    open_before = len(plt.get_fignums())
+    for name, fig in figures.items():
+        data, _ = DisplayFormatter().format(fig)
+        assert data["image/png"][:8] == b"\x89PNG\r\n\x1a\n", name
+        assert "<Figure size" not in data["text/plain"], name
+        width, height = Image.open(io.BytesIO(data["image/png"])).size
+        assert width > 50 and height > 50, name
+    assert len(plt.get_fignums()) == open_before  # nothing registered with pyplot
