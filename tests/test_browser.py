@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -107,13 +108,27 @@ def _drag(page, handle, dx: float) -> None:
     page.mouse.up()
 
 
-def _open_and_run_all(page, url: str, errors: list) -> None:
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
-    page.wait_for_selector(".jp-Notebook", timeout=60_000)
+@contextmanager
+def _page(browser_path: str, errors: list, viewport=(1280, 720)):
+    """A page of a fresh headless Chromium; console and page errors are collected; always closed."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=browser_path, args=FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            yield page
+        finally:
+            browser.close()
+
+
+def _open_and_run_all(page, url: str) -> None:
     from playwright.sync_api import expect
 
+    page.goto(url)
+    page.wait_for_selector(".jp-Notebook", timeout=60_000)
     expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle", timeout=60_000)
     page.locator(".lm-MenuBar-item", has_text="Run").first.click()
     page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
@@ -122,35 +137,30 @@ def _open_and_run_all(page, url: str, errors: list) -> None:
 @pytest.mark.browser
 @pytest.mark.timeout(1200)  # the first browser test may install chromium (apt) before it starts
 def test_frequency_explorer_in_jupyterlab(jupyterlab, browser_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     ARTIFACTS.mkdir(exist_ok=True)
     errors = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=browser_path, args=FLAGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            _open_and_run_all(page, f"{jupyterlab}/lab/tree/explorer.ipynb?reset", errors)
-            status = page.locator(".widget-html-content", has_text="concentration")
-            expect(status).to_contain_text("frame 0", timeout=120_000)
-            image = page.locator(".jupyter-widgets img").first
-            expect(image).to_be_visible()
-            before = image.get_attribute("src")
-            page.screenshot(path=str(ARTIFACTS / "explorer_initial.png"))
+    with _page(browser_path, errors, (1500, 1000)) as page:
+        _open_and_run_all(page, f"{jupyterlab}/lab/tree/explorer.ipynb?reset")
+        status = page.locator(".widget-html-content", has_text="concentration")
+        expect(status).to_contain_text("frame 0", timeout=120_000)
+        image = page.locator(".jupyter-widgets img").first
+        expect(image).to_be_visible()
+        before = image.get_attribute("src")
+        page.screenshot(path=str(ARTIFACTS / "explorer_initial.png"))
 
-            sliders = page.locator(".widget-hslider .noUi-handle")
-            _drag(page, sliders.nth(0), 120)  # frame slider
-            expect(status).not_to_contain_text("frame 0 ", timeout=30_000)  # the kernel re-rendered
-            expect(image).not_to_have_attribute("src", before, timeout=30_000)
-            after_frame = image.get_attribute("src")
+        sliders = page.locator(".widget-hslider .noUi-handle")
+        _drag(page, sliders.nth(0), 120)  # frame slider
+        expect(status).not_to_contain_text("frame 0 ", timeout=30_000)  # the kernel re-rendered
+        expect(image).not_to_have_attribute("src", before, timeout=30_000)
+        after_frame = image.get_attribute("src")
 
-            _drag(page, sliders.nth(1), 150)  # temporal cutoff slider
-            expect(status).not_to_contain_text("ct = 0.25", timeout=30_000)
-            expect(image).not_to_have_attribute("src", after_frame, timeout=30_000)
-            page.screenshot(path=str(ARTIFACTS / "explorer_after_drag.png"))
-            final = status.inner_text()
-        finally:
-            browser.close()
+        _drag(page, sliders.nth(1), 150)  # temporal cutoff slider
+        expect(status).not_to_contain_text("ct = 0.25", timeout=30_000)
+        expect(image).not_to_have_attribute("src", after_frame, timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "explorer_after_drag.png"))
+        final = status.inner_text()
     assert "frame 0 " not in final and "ct = 0.25" not in final and "cs = 0.25" in final
     assert not errors, errors
 
@@ -160,29 +170,24 @@ def test_frequency_explorer_in_jupyterlab(jupyterlab, browser_path):
 def test_course_notebook_shows_its_figures_in_jupyterlab(jupyterlab, browser_path):
     """Run All on a course notebook: its figures are images in the output areas, none printed as text."""
     import nbformat
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
     from test_notebooks import FIGURE_CALLS, cells_calling
 
     expected = cells_calling(nbformat.read(COURSE_NOTEBOOK, as_version=4), FIGURE_CALLS)
     assert expected >= 2
     ARTIFACTS.mkdir(exist_ok=True)
     errors = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=browser_path, args=FLAGS, headless=True)
-        try:
-            # Tall enough that every cell is laid out: JupyterLab may skip rendering cells far off-screen.
-            page = browser.new_page(viewport={"width": 1400, "height": 6000})
-            _open_and_run_all(page, f"{jupyterlab}/lab/tree/{COURSE_NOTEBOOK.name}?reset", errors)
-            # The explorer in the last code cell answers only after every cell above it has run.
-            last = page.locator(".widget-html-content", has_text="concentration")
-            expect(last).to_contain_text("frame 0", timeout=180_000)
-            images = page.locator(".jp-OutputArea-output.jp-RenderedImage img")
-            expect(images.nth(expected - 1)).to_be_visible(timeout=60_000)
-            sizes = images.evaluate_all("imgs => imgs.map(i => [i.naturalWidth, i.naturalHeight])")
-            texts = page.locator(".jp-OutputArea-output").all_inner_texts()
-            page.screenshot(path=str(ARTIFACTS / "course_notebook_run_all.png"), full_page=True)
-        finally:
-            browser.close()
+    # Tall enough that every cell is laid out: JupyterLab may skip rendering cells far off-screen.
+    with _page(browser_path, errors, (1400, 6000)) as page:
+        _open_and_run_all(page, f"{jupyterlab}/lab/tree/{COURSE_NOTEBOOK.name}?reset")
+        # The explorer in the last code cell answers only after every cell above it has run.
+        last = page.locator(".widget-html-content", has_text="concentration")
+        expect(last).to_contain_text("frame 0", timeout=180_000)
+        images = page.locator(".jp-OutputArea-output.jp-RenderedImage img")
+        expect(images.nth(expected - 1)).to_be_visible(timeout=60_000)
+        sizes = images.evaluate_all("imgs => imgs.map(i => [i.naturalWidth, i.naturalHeight])")
+        texts = page.locator(".jp-OutputArea-output").all_inner_texts()
+        page.screenshot(path=str(ARTIFACTS / "course_notebook_run_all.png"), full_page=True)
     assert len(sizes) >= expected, sizes
     assert all(w >= 200 and h >= 100 for w, h in sizes), sizes  # decoded pictures, not broken icons
     assert not [t for t in texts if "<Figure size" in t], texts
@@ -194,7 +199,7 @@ def test_course_notebook_shows_its_figures_in_jupyterlab(jupyterlab, browser_pat
 def test_animation_player_works_offline(browser_path):
     """The overlay player of fep.viz: no request leaves the page, and play, pause and step work."""
     import torch
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from fep import viz
 
@@ -202,31 +207,27 @@ def test_animation_player_works_offline(browser_path):
     saliency = torch.zeros(6, 24, 24)
     saliency[:, 8:16, 8:16] = 1
     html = viz.animation_html(frames, saliency, fps=20, boxes=torch.tensor([[8, 8, 16, 16]] * 6))
-    requests = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=browser_path, args=FLAGS, headless=True)
-        try:
-            page = browser.new_page()
-            page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("data:", "about:")) else None)
-            page.set_content(f"<html><body>{html}</body></html>")
-            label = page.locator(".fep-animation span")
-            expect(label).not_to_have_text("t = 0", timeout=10_000)  # it plays on its own
-            page.locator("[data-do=play]").click()  # pause
-            paused = label.inner_text()
-            page.locator("[data-do=first]").click()
-            expect(label).to_have_text("t = 0")
-            page.locator("[data-do=next]").click()
-            expect(label).to_have_text("t = 1")
-            page.locator("[data-do=back]").click()
-            page.locator("[data-do=back]").click()
-            expect(label).to_have_text("t = 5")  # wraps around
-            sources = {page.locator(".fep-animation img").get_attribute("src")}
-            page.locator("[data-do=next]").click()
-            sources.add(page.locator(".fep-animation img").get_attribute("src"))
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "animation_player.png"))
-        finally:
-            browser.close()
+    requests, errors = [], []
+    with _page(browser_path, errors) as page:
+        page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("data:", "about:")) else None)
+        page.set_content(f"<html><body>{html}</body></html>")
+        label = page.locator(".fep-animation span")
+        expect(label).not_to_have_text("t = 0", timeout=10_000)  # it plays on its own
+        page.locator("[data-do=play]").click()  # pause
+        paused = label.inner_text()
+        page.locator("[data-do=first]").click()
+        expect(label).to_have_text("t = 0")
+        page.locator("[data-do=next]").click()
+        expect(label).to_have_text("t = 1")
+        page.locator("[data-do=back]").click()
+        page.locator("[data-do=back]").click()
+        expect(label).to_have_text("t = 5")  # wraps around
+        sources = {page.locator(".fep-animation img").get_attribute("src")}
+        page.locator("[data-do=next]").click()
+        sources.add(page.locator(".fep-animation img").get_attribute("src"))
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "animation_player.png"))
+    assert not errors, errors
     assert paused.startswith("t = ") and len(sources) == 2
     assert requests == [], requests  # nothing fetched: no icon font, no CDN
 
