@@ -29,9 +29,10 @@ class Explanation:
         target: the class index explained for each clip.
         method: ``"ep2d"``, ``"ep3d"``, ``"step"`` or ``"fep"``.
         history: per-iteration arrays ``(iterations, N, A)``: ``reward``, ``area_loss``,
-            ``smoothness_loss`` (STEP's core loss, zeros otherwise) and ``energy`` (what was minimised:
-            ``-reward + area_weight * area_loss + core_weight * smoothness_loss``).
-        settings: every option of the call (JSON-serialisable).
+            ``core_loss`` (STEP's core loss, zeros otherwise) and ``energy`` (what was minimised:
+            ``-reward + area_weight * area_loss + core_weight * core_loss``).
+        settings: every option of the call, :meth:`fep.settings.ExplanationSettings.to_dict` plus the
+            memory plan (JSON-serialisable).
         scores: ``original_prob`` ``(N,)`` of the target on the clean clip and ``masked_prob``
             ``(N, A)`` on the clip perturbed by the final masks (preserved region kept).
         wall_time: seconds spent in the call.
@@ -97,7 +98,9 @@ class Explanation:
                     areas=tuple(meta["areas"]),
                     target=list(meta["target"]),
                     method=meta["method"],
-                    history={k: data[f"history_{k}"].copy() for k in meta["history_keys"]},
+                    # Files saved before the rename call STEP's core loss "smoothness_loss".
+                    history={k.replace("smoothness_loss", "core_loss"): data[f"history_{k}"].copy()
+                             for k in meta["history_keys"]},  # fmt: skip
                     settings=meta["settings"],
                     scores={k: data[f"scores_{k}"].copy() for k in meta["score_keys"]},
                     wall_time=float(meta["wall_time"]),

@@ -389,9 +389,9 @@ def plot_spectrum(
 def plot_history(explanation, clip: int = 0) -> NotebookFigure:
     """Reward, area loss and energy per iteration of an :class:`~fep.explanation.Explanation`, one line per area."""
     history = explanation.history
-    keys = [k for k in ("reward", "area_loss", "smoothness_loss", "energy") if k in history]
-    if explanation.settings.get("core_weight", 0) == 0 and "smoothness_loss" in keys:
-        keys.remove("smoothness_loss")
+    keys = [k for k in ("reward", "area_loss", "core_loss", "energy") if k in history]
+    if explanation.settings.get("core_weight", 0) == 0 and "core_loss" in keys:
+        keys.remove("core_loss")
     fig = NotebookFigure(figsize=(3.2 * len(keys), 2.6))
     axes = fig.subplots(1, len(keys), squeeze=False)[0]
     for ax, key in zip(axes, keys, strict=True):

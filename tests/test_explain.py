@@ -283,7 +283,7 @@ def test_history_callback_and_progress(tiny_net, capsys):
     )
     assert [s[0] for s in seen] == [0, 4, 8, 9]
     assert seen[1][1] == (1, 2, 4, 16, 16) and seen[1][2] == (5, 1, 2)
-    assert set(result.history) == {"reward", "area_loss", "smoothness_loss", "energy"}
+    assert set(result.history) == {"reward", "area_loss", "core_loss", "energy"}
     assert capsys.readouterr().err == ""
     extremal_perturbation(tiny_net, video, 0, areas=(0.1,), iterations=3, progress=True)
     assert "fep" in capsys.readouterr().err
