@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.fep-installed
 
-.PHONY: setup test lab demo bench
+.PHONY: setup test test-fast lab demo bench
 
 setup: $(STAMP)
 
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 test: setup
 	$(VENV)/bin/ruff check fep tests benchmarks
 	FEP_FAST=1 $(PY) -m pytest tests
+
+# The inner loop while editing: everything but the tests marked slow (under a minute here).
+test-fast: setup
+	$(VENV)/bin/ruff check fep tests benchmarks
+	FEP_FAST=1 $(PY) -m pytest tests -m "not slow" -q
 
 # Re-running the demo replaces its own results/demo/ folder (--force); `fep demo` alone never overwrites.
 demo: setup

@@ -5,7 +5,11 @@ The pipeline, one module per step:
 - :mod:`fep.dct` — orthonormal DCT and the low-pass responses that modulate gradients;
 - :mod:`fep.perturbation` — the blur/fade pyramid of a clip and the smooth masks that select from it;
 - :mod:`fep.objectives` — rewards, the area constraint and STEP's core loss;
-- :mod:`fep.explain` — the optimiser: ``extremal_perturbation`` (ep2d, ep3d, step, fep) and ``FEP``;
+- :mod:`fep.methods` — the registry of methods: the four perturbation presets and the gradient baselines;
+- :mod:`fep.settings` — ``ExplanationSettings``, every option of an explanation, checked once;
+- :mod:`fep.lowpass` — where F-EP's low-pass acts in a step (gradient, reward gradient, update, parametrisation);
+- :mod:`fep.engine` — the optimisation loop (``optimise_masks``) and one chunk's energy;
+- :mod:`fep.explain` — the entry points ``extremal_perturbation`` and ``FEP``;
 - :mod:`fep.explanation` — the result object, saved and loaded as one safe ``.npz``;
 - :mod:`fep.model_state` — borrowing a user's model and giving it back as it was;
 - :mod:`fep.synthetic`, :mod:`fep.samples` — the synthetic task with ground truth and the bundled clips;

@@ -29,12 +29,11 @@ import torch
 
 from fep.atomic import atomic_write
 from fep.errors import FepError, FepFileExistsError, FepFileNotFoundError, FepPermissionError, FepValueError
-from fep.explain import METHODS, extremal_perturbation
+from fep.explain import extremal_perturbation
+from fep.methods import METHOD_EP3D, METHOD_FEP, PERTURBATION_METHODS, REGISTRY
 from fep.metrics import high_frequency_share, temporal_difference
 
 __all__ = ["main", "output_folder"]
-
-METHOD_LABELS = {"fep": "F-EP", "ep3d": "3D-EP", "ep2d": "2D-EP", "step": "STEP"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -143,7 +142,7 @@ def _explain_and_write(
     first = methods[0]
     viz.save_animation(frames, results[first].saliency[0], out / "overlay.gif", fps=args.fps)
     viz.save_animation(frames, results[first].saliency[0], out / "overlay.mp4", fps=args.fps)
-    rows = {METHOD_LABELS.get(m, m): r.saliency[0] for m, r in results.items()}
+    rows = {REGISTRY[m].label: r.saliency[0] for m, r in results.items()}
     title = f"target: {class_name} — saliency (sum of masks over areas {', '.join(map(str, args.areas))})"
     viz.figure_png(viz.frame_grid(frames, rows, boxes=boxes, title=title), out / "comparison.png")
     summary = {
@@ -173,7 +172,7 @@ def _report(summary: dict, out: Path) -> None:
             )
         )
         print(
-            f"{METHOD_LABELS.get(method, method):6s} evidence at area {area}: {place}; "
+            f"{REGISTRY[method].label:6s} evidence at area {area}: {place}; "
             f"temporal difference {info['temporal_difference']:.3f}; {info['seconds']:.1f} s"
         )
     for name in summary["files"]:
@@ -218,7 +217,7 @@ def cmd_demo(args) -> int:
             clip.frames,
             target,
             names[target],
-            ("fep", "ep3d"),
+            (METHOD_FEP, METHOD_EP3D),
             args,
             staging,
             extra,
@@ -305,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
         "downloaded there when missing)",
     )
     explain.add_argument("--offline", action="store_true", help="never download weights (the same as FEP_OFFLINE=1)")
-    explain.add_argument("--method", choices=METHODS, default="fep", help="explanation method (default fep)")
+    explain.add_argument(
+        "--method", choices=PERTURBATION_METHODS, default=METHOD_FEP, help="explanation method (default fep)"
+    )
     explain.add_argument("--target", default="auto", help="auto (predicted class), a class index or a class name")
     explain.add_argument("--frames", type=int, default=16, help="frames sampled uniformly from the video (default 16)")
     explain.add_argument("--size", type=int, default=None, help="input side in pixels (default: the model's own)")

@@ -54,6 +54,7 @@ __all__ = [
     "FILTER_GAUSSIAN",
     "FILTER_BUTTERWORTH",
     "FILTERS",
+    "frequency_grid",
     "dct_matrix",
     "dct",
     "idct",
@@ -197,6 +198,19 @@ def _axis_factor(nu: torch.Tensor, cutoff: float, filter: str, order: int) -> to
     return (1.0 + (nu / cutoff) ** (2 * order)) ** -0.5
 
 
+def frequency_grid(t: int, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The normalised DCT frequencies of a ``(T, h, w)`` grid, as every cutoff in fep is defined.
+
+    Returns:
+        ``(nu_t, nu_s)``: :math:`\nu_t = k_t / T` ``(T,)`` and
+        :math:`\nu_s = \sqrt{k_y^2 + k_x^2} / \sqrt{h^2 + w^2}` ``(h, w)``, float64 on the CPU.
+    """
+    f64 = torch.float64
+    nu_t = torch.arange(t, dtype=f64) / t
+    ky, kx = torch.arange(h, dtype=f64), torch.arange(w, dtype=f64)
+    return nu_t, torch.sqrt(ky[:, None] ** 2 + kx[None, :] ** 2) / math.sqrt(h * h + w * w)
+
+
 def frequency_response(
     shape: Sequence[int],
     filter: str = FILTER_GAUSSIAN,
@@ -227,11 +241,7 @@ def frequency_response(
     cs = check_unit_interval("spatial_cutoff", spatial_cutoff)
     if not isinstance(order, int) or order < 1:
         raise FepValueError(f"Butterworth order must be a positive integer, got {order!r}.")
-    t, h, w = shape
-    f64 = torch.float64
-    nu_t = torch.arange(t, dtype=f64) / t
-    ky, kx = torch.arange(h, dtype=f64), torch.arange(w, dtype=f64)
-    nu_s = torch.sqrt(ky[:, None] ** 2 + kx[None, :] ** 2) / math.sqrt(h * h + w * w)
+    nu_t, nu_s = frequency_grid(*shape)
     response = _axis_factor(nu_t, ct, filter, order)[:, None, None] * _axis_factor(nu_s, cs, filter, order)
     return response.to(dtype=dtype, device=device)
 

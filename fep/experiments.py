@@ -35,8 +35,9 @@ from pathlib import Path
 import torch
 
 from fep.atomic import atomic_write
-from fep.errors import FepFileNotFoundError, FepValueError
-from fep.explain import extremal_perturbation
+from fep.errors import FepFileNotFoundError
+from fep.methods import METHOD_FEP, REGISTRY, Method, label_of
+from fep.methods import parse_method as parse_method_spec
 from fep.metrics import (
     deletion_insertion,
     ground_truth_ap,
@@ -61,7 +62,7 @@ __all__ = [
     "merge",
 ]
 
-DEFAULT_METHODS = ("gradient", "smoothgrad", "ig", "gradcam", "ep2d", "ep3d", "step", "fep")
+DEFAULT_METHODS = tuple(REGISTRY)  # every registered method (fep.methods), in its order
 ABLATION_METHODS = (
     "fep[temporal_cutoff=0.1,spatial_cutoff=0.1]",
     "fep[temporal_cutoff=0.5,spatial_cutoff=0.5]",
@@ -91,12 +92,9 @@ METRICS = (
     "high_freq_temporal",
     "high_freq_spatial",
 )
-GRADIENT_METHODS = ("gradient", "smoothgrad", "ig", "gradcam")
-# Budgets per item (fast, full). 64 clips x 8 methods then take about 35 min on 2 CPU cores.
-EP_ITERATIONS = (10, 60)
-EP_AREAS = (0.05, 0.15)
+# Budgets per item (fast, full): the methods' own are in fep.methods (Method.budget). 64 clips x 8
+# methods then take about 35 min on 2 CPU cores.
 DELETION_STEPS = (16, 25)  # 4 % of the voxels per step: finer than the ~5 % actor
-EP_METHODS = ("ep2d", "ep3d", "step", "fep")
 
 
 @dataclass
@@ -113,26 +111,12 @@ class Clip:
 
 
 def parse_method(spec: str) -> tuple[str, dict]:
-    """``"fep[temporal_cutoff=0.1,filter=ideal]"`` → ``("fep", {"temporal_cutoff": 0.1, "filter": "ideal"})``."""
-    match = re.fullmatch(r"\s*([a-z0-9_]+)\s*(?:\[(.*)\])?\s*", spec)
-    if not match or match.group(1) not in GRADIENT_METHODS + EP_METHODS:
-        raise FepValueError(
-            f"Unknown method {spec!r}; use one of {', '.join(GRADIENT_METHODS + EP_METHODS)}, optionally with "
-            "options in brackets such as fep[temporal_cutoff=0.1]."
-        )
-    options = {}
-    for part in filter(None, (match.group(2) or "").split(",")):
-        if "=" not in part:
-            raise FepValueError(f"Option {part!r} in {spec!r} must look like name=value.")
-        key, value = (p.strip() for p in part.split("=", 1))
-        if value in ("True", "False"):
-            options[key] = value == "True"
-        else:
-            try:
-                options[key] = int(value) if re.fullmatch(r"-?\d+", value) else float(value)
-            except ValueError:
-                options[key] = value
-    return match.group(1), options
+    """``"fep[temporal_cutoff=0.1,filter=ideal]"`` → ``("fep", {"temporal_cutoff": 0.1, "filter": "ideal"})``.
+
+    The name and every option are checked against the registry (:func:`fep.methods.parse_method`).
+    """
+    method, options = parse_method_spec(spec)
+    return method.name, options
 
 
 def synthetic_clips(count: int = 64, config=None, seed: int = 200_000, model_name: str = "toy") -> list[Clip]:
@@ -167,21 +151,9 @@ def video_clips(folder: str | os.PathLike, model, model_name: str, frames: int =
     return clips
 
 
-def _saliency(model, clip: Clip, name: str, options: dict, fast: bool) -> torch.Tensor:
-    from fep import gradients as G
-
-    video, target = clip.video, clip.target
-    if name == "gradient":
-        return G.vanilla_gradient(model, video, target, **options)[0]
-    if name == "smoothgrad":
-        return G.smoothgrad(model, video, target, **{"samples": 4 if fast else 16, "progress": False, **options})[0]
-    if name == "ig":
-        opts = {"steps": 8 if fast else 32, "progress": False, "reduction": "abs_max", **options}
-        return G.integrated_gradients(model, video, target, **opts)[0]
-    if name == "gradcam":
-        return G.grad_cam(model, video, target, **options)[0]
-    settings = {"areas": EP_AREAS, "iterations": EP_ITERATIONS[not fast], "progress": False, **options}
-    return extremal_perturbation(model, video, target, method=name, **settings).saliency[0]
+def _saliency(model, clip: Clip, method: Method, options: dict, fast: bool) -> torch.Tensor:
+    budget = {key: values[not fast] for key, values in method.budget.items()}
+    return method.saliency(model, clip.video, clip.target, **{**budget, **options})[0]
 
 
 def _metrics(model, clip: Clip, saliency: torch.Tensor, fast: bool) -> dict:
@@ -254,7 +226,7 @@ def run_experiments(
 
     from fep.models import load_model
 
-    specs = [(m, *parse_method(m)) for m in methods]
+    specs = [(spec, *parse_method_spec(spec)) for spec in methods]
     model = load_model("toy") if model is None else model
     clip_list = synthetic_clips(clips) if isinstance(clips, int) else list(clips)
     out = Path(out)
@@ -262,45 +234,69 @@ def run_experiments(
     rank, world = _distributed()
     plan = [(clip, spec) for clip in clip_list for spec in specs]
     mine = [item for i, item in enumerate(plan) if i % world == rank]
-    todo = [(c, s) for c, s in mine if not _done(_item_path(out, c.id, s[0]))]
+    run = _Run(
+        out=out, model=model, model_name=model_name, fast=fast, progress=progress, stop_after=stop_after,
+        clips=clip_list, specs=specs, rank=rank, world=world, mine=mine,
+    )  # fmt: skip
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _compute_and_merge(
-            out, todo, mine, rank, world, model, fast, progress, stop_after, clip_list, specs, model_name
-        )
+        return _compute_and_merge(run)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _compute_and_merge(out, todo, mine, rank, world, model, fast, progress, stop_after, clip_list, specs, model_name):
+@dataclass
+class _Run:
+    """One call of :func:`run_experiments`: what to compute here, and how."""
+
+    out: Path
+    model: torch.nn.Module
+    model_name: str
+    fast: bool
+    progress: bool
+    stop_after: int | None
+    clips: list[Clip]
+    specs: list[tuple[str, Method, dict]]
+    rank: int
+    world: int
+    mine: list[tuple[Clip, tuple[str, Method, dict]]]  # this process's share of (clip, spec)
+
+    def todo(self) -> list[tuple[Clip, tuple[str, Method, dict]]]:
+        return [(c, s) for c, s in self.mine if not _done(_item_path(self.out, c.id, s[0]))]
+
+
+def _compute_and_merge(run: _Run) -> list[dict] | None:
     from tqdm.auto import tqdm
 
-    computed = 0
-    bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc=f"items (rank {rank})", disable=not progress)
-    for clip, (label, name, options) in todo:
+    todo, computed = run.todo(), 0
+    done = len(run.mine) - len(todo)
+    bar = tqdm(total=len(run.mine), initial=done, desc=f"items (rank {run.rank})", disable=not run.progress)
+    for clip, (spec, method, options) in todo:
         started = time.perf_counter()
-        saliency = _saliency(model, clip, name, options, fast)
-        row = {"clip": clip.id, "method": label, "target": clip.target, **_metrics(model, clip, saliency, fast)}
+        saliency = _saliency(run.model, clip, method, options, run.fast)
+        row = {"clip": clip.id, "method": spec, "target": clip.target, **_metrics(run.model, clip, saliency, run.fast)}
         row["seconds"] = time.perf_counter() - started
         payload = (json.dumps(row, sort_keys=True) + "\n").encode()
-        atomic_write(_item_path(out, clip.id, label), lambda f, data=payload: f.write(data))
+        atomic_write(_item_path(run.out, clip.id, spec), lambda f, data=payload: f.write(data))
         bar.update(1)
         computed += 1
-        if stop_after is not None and computed >= stop_after:
+        if run.stop_after is not None and computed >= run.stop_after:
             bar.close()
             return None
     bar.close()
-    if world > 1:
+    if run.world > 1:
         torch.distributed.barrier()
-    if rank != 0:
+    if run.rank != 0:
         return None
+    budget = REGISTRY[METHOD_FEP].budget
     settings = {
-        "ep_iterations": EP_ITERATIONS[not fast],
-        "ep_areas": EP_AREAS,
-        "deletion_steps": DELETION_STEPS[not fast],
+        "ep_iterations": budget["iterations"][not run.fast],
+        "ep_areas": budget["areas"][not run.fast],
+        "deletion_steps": DELETION_STEPS[not run.fast],
     }
-    return merge(out, [c.id for c in clip_list], [s[0] for s in specs], model_name=model_name, fast=fast, **settings)
+    clip_ids, specs = [c.id for c in run.clips], [s[0] for s in run.specs]
+    return merge(run.out, clip_ids, specs, model_name=run.model_name, fast=run.fast, **settings)
 
 
 def _done(path: Path) -> bool:
@@ -380,7 +376,7 @@ def _plots(out: Path, summary: dict, methods: Sequence[str], shown: Sequence[str
         means = [summary[m][key][0] for m in methods]
         errs = [0 if math.isnan(summary[m][key][1]) else summary[m][key][1] for m in methods]
         ax.bar(range(len(methods)), means, yerr=errs, color="tab:blue", alpha=0.8)
-        ax.set_xticks(range(len(methods)), [m.replace("[", "\n[") for m in methods], rotation=90, fontsize=6)
+        ax.set_xticks(range(len(methods)), [label_of(m).replace(" [", "\n[") for m in methods], rotation=90, fontsize=6)
         ax.set_title(key, fontsize=9)
     for ax in axes[len(shown) :]:
         ax.set_axis_off()
@@ -392,7 +388,7 @@ def _plots(out: Path, summary: dict, methods: Sequence[str], shown: Sequence[str
         for m in methods:
             x, y = summary[m]["temporal_difference"][0], summary[m]["pointing_frame"][0]
             ax.scatter(x, y, s=25)
-            ax.annotate(m, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            ax.annotate(label_of(m), (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
         ax.set_xlabel("temporal difference (lower = smoother in time)")
         ax.set_ylabel("pointing game per frame (higher = more faithful)")
         ax.grid(alpha=0.3)

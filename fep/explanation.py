@@ -99,8 +99,10 @@ class Explanation:
                     target=list(meta["target"]),
                     method=meta["method"],
                     # Files saved before the rename call STEP's core loss "smoothness_loss".
-                    history={k.replace("smoothness_loss", "core_loss"): data[f"history_{k}"].copy()
-                             for k in meta["history_keys"]},  # fmt: skip
+                    history={
+                        k.replace("smoothness_loss", "core_loss"): data[f"history_{k}"].copy()
+                        for k in meta["history_keys"]
+                    },  # fmt: skip
                     settings=meta["settings"],
                     scores={k: data[f"scores_{k}"].copy() for k in meta["score_keys"]},
                     wall_time=float(meta["wall_time"]),

@@ -20,8 +20,8 @@ Channels are reduced explicitly (``reduction``): ``"abs_max"`` (max of absolute 
 saliency map), ``"l2"`` (Euclidean norm) or ``"sum"`` (signed sum, which keeps completeness).
 
 :func:`lowpass_saliency` passes any saliency volume through the DCT low-pass of F-EP with separate
-temporal and spatial cutoffs ("frequency-modulated gradients"); :func:`saliency_spectrum` returns the
-DCT energy spectrum and the share of energy below the cutoffs.
+temporal and spatial cutoffs ("frequency-modulated gradients"); :func:`fep.metrics.saliency_spectrum`
+measures the DCT energy spectrum and the share of energy below the cutoffs.
 
 The model is returned exactly as it was (parameters' ``requires_grad``, train/eval mode, no hooks,
 no ``.grad``), results follow the input's device, and the methods with many passes show a progress bar.
@@ -37,9 +37,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from fep._checks import check_choice, check_positive_int, check_target, check_video
-from fep.dct import FILTER_GAUSSIAN, dct3, lowpass
+from fep.dct import FILTER_GAUSSIAN, lowpass
 from fep.errors import FepTypeError, FepValueError
-from fep.metrics import spectral_concentration
 from fep.model_state import frozen_model
 from fep.perturbation import blur_frames
 
@@ -54,7 +53,6 @@ __all__ = [
     "grad_cam",
     "occlusion",
     "lowpass_saliency",
-    "saliency_spectrum",
     "layer_hooks",
 ]
 
@@ -354,17 +352,3 @@ def lowpass_saliency(
     Cutoffs (1, 1) return the input unchanged (the same tensor).
     """
     return lowpass(saliency, temporal_cutoff, spatial_cutoff, filter, order)
-
-
-def saliency_spectrum(saliency: torch.Tensor, temporal_cutoff: float = 0.25, spatial_cutoff: float = 0.25) -> dict:
-    """DCT energy of a volume and the share of it below the cutoffs.
-
-    Returns:
-        ``{"energy": |DCT_3(s)|^2 (..., T, H, W), "share_below": (temporal, spatial)}`` — the shares as
-        in :func:`fep.metrics.spectral_concentration` (mean excluded).
-    """
-    s = torch.as_tensor(saliency).detach().double()
-    return {
-        "energy": dct3(s).pow(2),
-        "share_below": tuple(float(v.mean()) for v in spectral_concentration(s, temporal_cutoff, spatial_cutoff)),
-    }

@@ -21,15 +21,20 @@ Faithfulness and ground truth
 
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import torch
 
-from fep.dct import dct3
+from fep.dct import dct3, frequency_grid
 from fep.errors import FepValueError
 from fep.model_state import frozen_model
 
-__all__ = ["temporal_difference", "spectral_concentration", "high_frequency_share"]
+__all__ = [
+    "temporal_difference",
+    "spectral_concentration",
+    "high_frequency_share",
+    "saliency_spectrum",
+    "spectrum_profile",
+]
 
 
 def _volume(saliency) -> torch.Tensor:
@@ -72,10 +77,7 @@ def spectral_concentration(saliency, temporal_cutoff: float = 0.25, spatial_cuto
     energy = dct3(s).pow(2)
     everything = energy.sum(dim=(-3, -2, -1))
     energy[..., 0, 0, 0] = 0
-    t, h, w = s.shape[-3:]
-    nu_t = torch.arange(t, dtype=torch.float64) / t
-    ky, kx = torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64)
-    nu_s = torch.sqrt(ky[:, None] ** 2 + kx[None, :] ** 2) / math.hypot(h, w)
+    nu_t, nu_s = frequency_grid(*s.shape[-3:])
     total = energy.sum(dim=(-3, -2, -1))
     low_t = energy[..., nu_t <= temporal_cutoff, :, :].sum(dim=(-3, -2, -1))
     low_s = (energy * (nu_s <= spatial_cutoff)).sum(dim=(-3, -2, -1))
@@ -89,6 +91,41 @@ def high_frequency_share(saliency, temporal_cutoff: float = 0.25, spatial_cutoff
     """``1 - spectral_concentration``: share of energy above each cutoff, ``(temporal, spatial)``."""
     low_t, low_s = spectral_concentration(saliency, temporal_cutoff, spatial_cutoff)
     return 1 - low_t, 1 - low_s
+
+
+def saliency_spectrum(saliency, temporal_cutoff: float = 0.25, spatial_cutoff: float = 0.25) -> dict:
+    """DCT energy of a volume and the share of it below the cutoffs.
+
+    Returns:
+        ``{"energy": |DCT_3(s)|^2 (..., T, H, W), "share_below": (temporal, spatial)}`` — the shares as
+        in :func:`spectral_concentration` (mean excluded).
+    """
+    s = torch.as_tensor(saliency).detach().double()
+    return {
+        "energy": dct3(s).pow(2),
+        "share_below": tuple(float(v.mean()) for v in spectral_concentration(s, temporal_cutoff, spatial_cutoff)),
+    }
+
+
+def spectrum_profile(volume) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """DCT energy of a ``(T, H, W)`` volume as profiles along temporal and (radial) spatial frequency.
+
+    Returns:
+        ``(temporal, spatial, radial_nu)``: energy per temporal frequency ``k_t`` (summed over space),
+        energy per spatial radius bin, and the normalised spatial frequency of each bin
+        (:math:`\\sqrt{k_y^2 + k_x^2} / \\sqrt{H^2 + W^2}`, as the cutoffs are defined).
+    """
+    v = torch.as_tensor(volume.detach().cpu() if isinstance(volume, torch.Tensor) else np.asarray(volume))
+    v = v.to(torch.float64)
+    if v.ndim != 3:
+        raise FepValueError(f"Expected a volume (T, H, W), got shape {tuple(v.shape)}.")
+    energy = dct3(v).pow(2).numpy()
+    radius = frequency_grid(*energy.shape)[1].numpy()
+    bins = max(8, min(energy.shape[1:]))
+    edges = np.linspace(0, radius.max() + 1e-9, bins + 1)
+    which = np.clip(np.digitize(radius, edges) - 1, 0, bins - 1)
+    spatial = np.bincount(which.ravel(), weights=energy.sum(axis=0).ravel(), minlength=bins)
+    return energy.sum(axis=(1, 2)), spatial, 0.5 * (edges[1:] + edges[:-1])
 
 
 # ----------------------------------------------------------------------------------------------

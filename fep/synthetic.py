@@ -120,6 +120,65 @@ def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
     return lo + (hi - lo) * torch.rand((), generator=gen).item()
 
 
+def _actor_path(gen: torch.Generator, config: SyntheticConfig, label: int):
+    """The actor's top-left corner per frame ``(T, 2)``, its evidence window ``[start, stop)`` and speed.
+
+    The actor moves during frames ``[start, stop)`` and holds still otherwise; its start is drawn so the
+    whole path stays inside the frame.
+    """
+    t_len, size, diameter = config.frames, config.size, config.actor_size
+    if torch.rand((), generator=gen).item() < config.window_prob:
+        length = int(torch.randint(config.window_min, t_len + 1, (), generator=gen))
+        start = int(torch.randint(0, t_len - length + 1, (), generator=gen))
+    else:
+        length, start = t_len, 0
+    stop = start + length
+    speed = _uniform(gen, *config.actor_speed)
+    steps = torch.arange(t_len, dtype=torch.float32).clamp(start, stop - 1) - start  # frames moved so far
+    travel = speed * (length - 1)
+    direction = _DIRECTIONS[label]
+    origin = []
+    for axis in range(2):
+        d = direction[axis].item()
+        lo = 0.0 if d >= 0 else travel
+        hi = size - diameter - (travel if d > 0 else 0.0)
+        origin.append(_uniform(gen, lo, hi))
+    return torch.tensor(origin)[None] + steps[:, None] * speed * direction[None], start, stop, speed
+
+
+def _actor_pixels(top_left: torch.Tensor, size: int, diameter: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The actor's disc ``(T, H, W)`` and the dark bar across it (structure without a direction)."""
+    yy = torch.arange(size, dtype=torch.float32)[:, None]
+    xx = torch.arange(size, dtype=torch.float32)[None, :]
+    radius = diameter / 2
+    centre = top_left + radius - 0.5
+    dy = yy[None] - centre[:, 0, None, None]
+    dx = xx[None] - centre[:, 1, None, None]
+    actor = dy**2 + dx**2 <= radius**2
+    return actor, actor & (dy.abs() <= radius / 5)
+
+
+def _distractor_pixels(gen: torch.Generator, config: SyntheticConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Squares on random walks, reflected at the borders: ``(T, H, W)`` (0 = none, k + 1 = distractor k)
+    and their colours ``(3, K)``."""
+    t_len, size, side = config.frames, config.size, config.distractor_size
+    pos = torch.rand(config.distractors, 2, generator=gen) * (size - side)
+    vel = (torch.rand(config.distractors, 2, generator=gen) * 2 - 1) * config.distractor_speed
+    turns = (torch.rand(t_len, config.distractors, 2, generator=gen) * 2 - 1) * config.distractor_speed * 0.5
+    colours = torch.tensor([0.2, 0.75, 0.85])[:, None] + 0.1 * torch.rand(3, config.distractors, generator=gen)
+    pixels = torch.zeros(t_len, size, size, dtype=torch.long)
+    for t in range(t_len):
+        for k in range(config.distractors):
+            y0, x0 = (int(round(v)) for v in pos[k].tolist())
+            pixels[t, y0 : y0 + side, x0 : x0 + side] = k + 1
+        vel = (vel + turns[t]).clamp(-config.distractor_speed, config.distractor_speed)
+        pos = pos + vel
+        bounce = (pos < 0) | (pos > size - side)
+        vel = torch.where(bounce, -vel, vel)
+        pos = pos.clamp(0, size - side)
+    return pixels, colours
+
+
 def generate_clip(
     config: SyntheticConfig = SyntheticConfig(),
     seed: int = 0,
@@ -148,51 +207,9 @@ def generate_clip(
         raise FepValueError(f"label must be between 0 and {len(CLASSES) - 1}, got {label}.")
 
     background = _texture(gen, size, config.texture)
-    # Evidence window: the actor moves during frames [start, stop) and holds still otherwise.
-    if torch.rand((), generator=gen).item() < config.window_prob:
-        length = int(torch.randint(config.window_min, t_len + 1, (), generator=gen))
-        start = int(torch.randint(0, t_len - length + 1, (), generator=gen))
-    else:
-        length, start = t_len, 0
-    stop = start + length
-    speed = _uniform(gen, *config.actor_speed)
-    steps = torch.arange(t_len, dtype=torch.float32).clamp(start, stop - 1) - start  # frames moved so far
-    travel = speed * (length - 1)
-    direction = _DIRECTIONS[label]
-    # Start so that the whole path stays inside the frame.
-    origin = []
-    for axis in range(2):
-        d = direction[axis].item()
-        lo = 0.0 if d >= 0 else travel
-        hi = size - diameter - (travel if d > 0 else 0.0)
-        origin.append(_uniform(gen, lo, hi))
-    top_left = torch.tensor(origin)[None] + steps[:, None] * speed * direction[None]  # (T, 2)
-
-    yy = torch.arange(size, dtype=torch.float32)[:, None]
-    xx = torch.arange(size, dtype=torch.float32)[None, :]
-    radius = diameter / 2
-    centre = top_left + radius - 0.5
-    dy = yy[None] - centre[:, 0, None, None]
-    dx = xx[None] - centre[:, 1, None, None]
-    actor = dy**2 + dx**2 <= radius**2  # (T, H, W)
-    bar = actor & (dy.abs() <= radius / 5)  # dark bar: the appearance has structure but no direction
-
-    # Distractors: squares on random walks, reflected at the borders.
-    side = config.distractor_size
-    pos = torch.rand(config.distractors, 2, generator=gen) * (size - side)
-    vel = (torch.rand(config.distractors, 2, generator=gen) * 2 - 1) * config.distractor_speed
-    turns = (torch.rand(t_len, config.distractors, 2, generator=gen) * 2 - 1) * config.distractor_speed * 0.5
-    colours = torch.tensor([0.2, 0.75, 0.85])[:, None] + 0.1 * torch.rand(3, config.distractors, generator=gen)
-    distractor_pixels = torch.zeros(t_len, size, size, dtype=torch.long)  # 0 = none, k+1 = distractor k
-    for t in range(t_len):
-        for k in range(config.distractors):
-            y0, x0 = (int(round(v)) for v in pos[k].tolist())
-            distractor_pixels[t, y0 : y0 + side, x0 : x0 + side] = k + 1
-        vel = (vel + turns[t]).clamp(-config.distractor_speed, config.distractor_speed)
-        pos = pos + vel
-        bounce = (pos < 0) | (pos > size - side)
-        vel = torch.where(bounce, -vel, vel)
-        pos = pos.clamp(0, size - side)
+    top_left, start, stop, speed = _actor_path(gen, config, label)
+    actor, bar = _actor_pixels(top_left, size, diameter)
+    distractor_pixels, colours = _distractor_pixels(gen, config)
     noise = config.noise * torch.randn(3, t_len, size, size, generator=gen)
 
     video = background[:, None].expand(3, t_len, size, size).clone()

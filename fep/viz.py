@@ -30,8 +30,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from fep.atomic import atomic_write
-from fep.dct import dct3
 from fep.errors import FepValueError
+from fep.methods import label_of
+from fep.metrics import auc, spectrum_profile
 
 __all__ = [
     "NotebookFigure",
@@ -41,7 +42,8 @@ __all__ = [
     "overlay",
     "save_animation",
     "animation_html",
-    "spectrum_profile",
+    "as_numpy",
+    "rgb_frames",
     "plot_spectrum",
     "plot_history",
     "figure_png",
@@ -84,13 +86,15 @@ def figure(figsize: tuple[float, float] = (6.4, 4.8), **kwargs) -> NotebookFigur
     return NotebookFigure(figsize=figsize, **kwargs)
 
 
-def _numpy(x) -> np.ndarray:
+def as_numpy(x) -> np.ndarray:
+    """A tensor (any device, detached) or array-like as a float32 numpy array."""
     return x.detach().cpu().float().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)
 
 
-def _rgb_frames(video) -> np.ndarray:
-    """``(3, T, H, W)`` or ``(1, 3, T, H, W)`` in [0, 1] → ``(T, H, W, 3)`` float in [0, 1]."""
-    v = _numpy(video)
+def rgb_frames(video) -> np.ndarray:
+    """``(3, T, H, W)`` or ``(1, 3, T, H, W)`` frames → ``(T, H, W, 3)`` float in [0, 1] for display
+    (a model-normalised clip is stretched back to [0, 1])."""
+    v = as_numpy(video)
     if v.ndim == 5:
         v = v[0]
     if v.ndim != 4 or v.shape[0] != 3:
@@ -102,7 +106,7 @@ def _rgb_frames(video) -> np.ndarray:
 
 
 def _maps(saliency, frames: int) -> np.ndarray:
-    s = _numpy(saliency)
+    s = as_numpy(saliency)
     while s.ndim > 3 and s.shape[0] == 1:
         s = s[0]
     if s.ndim != 3 or s.shape[0] != frames:
@@ -122,7 +126,7 @@ def overlay_frames(video, saliency, alpha: float = 0.5, cmap: str = "jet", vmax:
     Returns:
         ``(T, H, W, 3)`` uint8 frames.
     """
-    rgb = _rgb_frames(video)
+    rgb = rgb_frames(video)
     s = _maps(saliency, rgb.shape[0])
     scale = float(vmax) if vmax is not None else float(max(s.max(), 1e-8))
     s = np.clip(s / scale, 0, 1)
@@ -161,7 +165,7 @@ def frame_grid(
     Returns:
         The figure.
     """
-    rgb = _rgb_frames(video)
+    rgb = rgb_frames(video)
     t_len = rgb.shape[0]
     if frames is None:
         frames = np.linspace(0, t_len - 1, min(t_len, 16)).round().astype(int).tolist()
@@ -177,7 +181,7 @@ def frame_grid(
             ax.set_xticks([])
             ax.set_yticks([])
             if boxes is not None:
-                _box(ax, _numpy(boxes)[t])
+                _box(ax, as_numpy(boxes)[t])
             if r == 0:
                 ax.set_title(f"t={t}", fontsize=8)
             if c == 0:
@@ -188,9 +192,7 @@ def frame_grid(
     return fig
 
 
-def overlay(
-    video, saliency, frame: int, alpha: float = 0.55, cmap: str = "jet", boxes=None, ax=None
-) -> NotebookFigure:
+def overlay(video, saliency, frame: int, alpha: float = 0.55, cmap: str = "jet", boxes=None, ax=None) -> NotebookFigure:
     """Draw one frame with its overlay into ``ax`` (or a new figure); returns the figure."""
     image = overlay_frames(video, saliency, alpha, cmap)[frame]
     fig = None
@@ -200,7 +202,7 @@ def overlay(
     ax.imshow(image, interpolation="nearest")
     ax.set_axis_off()
     if boxes is not None:
-        _box(ax, _numpy(boxes)[frame])
+        _box(ax, as_numpy(boxes)[frame])
     return fig if fig is not None else ax.figure
 
 
@@ -241,7 +243,7 @@ def save_animation(
 
 def _draw_boxes(frames: np.ndarray, boxes, scale: int, colour=(0, 255, 0)) -> np.ndarray:
     """Draw each frame's ``(y0, x0, y1, x1)`` box (in unscaled pixels) as a 1-pixel outline, in place."""
-    for frame, (y0, x0, y1, x1) in zip(frames, _numpy(boxes), strict=True):
+    for frame, (y0, x0, y1, x1) in zip(frames, as_numpy(boxes), strict=True):
         height, width = frame.shape[:2]
         top, left = int(np.clip(round(y0 * scale), 0, height - 1)), int(np.clip(round(x0 * scale), 0, width - 1))
         bottom = int(np.clip(round(y1 * scale) - 1, 0, height - 1))
@@ -340,28 +342,6 @@ def animation_html(
     )
 
 
-def spectrum_profile(volume) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """DCT energy of a ``(T, H, W)`` volume as profiles along temporal and (radial) spatial frequency.
-
-    Returns:
-        ``(temporal, spatial, radial_nu)``: energy per temporal frequency ``k_t`` (summed over space),
-        energy per spatial radius bin, and the normalised spatial frequency of each bin
-        (:math:`\\sqrt{k_y^2 + k_x^2} / \\sqrt{H^2 + W^2}`, as the cutoffs are defined).
-    """
-    v = torch.as_tensor(_numpy(volume), dtype=torch.float64)
-    if v.ndim != 3:
-        raise FepValueError(f"Expected a volume (T, H, W), got shape {tuple(v.shape)}.")
-    energy = dct3(v).pow(2).numpy()
-    t, h, w = energy.shape
-    temporal = energy.sum(axis=(1, 2))
-    radius = np.sqrt(np.arange(h)[:, None] ** 2 + np.arange(w)[None, :] ** 2) / np.hypot(h, w)
-    bins = max(8, min(h, w))
-    edges = np.linspace(0, radius.max() + 1e-9, bins + 1)
-    which = np.clip(np.digitize(radius, edges) - 1, 0, bins - 1)
-    spatial = np.bincount(which.ravel(), weights=energy.sum(axis=0).ravel(), minlength=bins)
-    return temporal, spatial, 0.5 * (edges[1:] + edges[:-1])
-
-
 def plot_spectrum(
     volume, temporal_cutoff: float | None = None, spatial_cutoff: float | None = None, title=None
 ) -> NotebookFigure:
@@ -402,7 +382,7 @@ def plot_history(explanation, clip: int = 0) -> NotebookFigure:
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"{explanation.method}: optimisation history", fontsize=10)
+    fig.suptitle(f"{label_of(explanation.method)}: optimisation history", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -428,11 +408,11 @@ def plot_temporal_profile(maps: Mapping[str, object], evidence=None, title: str 
     ax = fig.subplots()
     length = None
     for label, m in maps.items():
-        mass = np.abs(_numpy(m)).sum(axis=(1, 2))
+        mass = np.abs(as_numpy(m)).sum(axis=(1, 2))
         length = len(mass)
         ax.plot(mass / max(mass.sum(), 1e-12), marker="o", ms=3, label=label)
     if evidence is not None and length:
-        for t, on in enumerate(_numpy(evidence).astype(bool)):
+        for t, on in enumerate(as_numpy(evidence).astype(bool)):
             if on:
                 ax.axvspan(t - 0.5, t + 0.5, color="gold", alpha=0.15, linewidth=0)
     ax.set_xlabel("frame (shaded: evidence frames)")
@@ -453,9 +433,7 @@ def plot_curves(
     ax = fig.subplots()
     for label, values in curves.items():
         y = np.asarray(values, dtype=float)
-        x = np.linspace(0, 1, len(y))
-        area = (y.sum() - y[0] / 2 - y[-1] / 2) / (len(y) - 1)
-        ax.plot(x, y, label=f"{label} (AUC {area:.3f})")
+        ax.plot(np.linspace(0, 1, len(y)), y, label=f"{label} (AUC {auc(y):.3f})")
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

@@ -28,8 +28,9 @@ from matplotlib.patches import Rectangle
 
 from fep.dct import FILTERS, check_filter, lowpass
 from fep.errors import FepValueError
-from fep.metrics import spectral_concentration, temporal_difference
-from fep.viz import _numpy, _rgb_frames, figure, figure_png, overlay_frames, spectrum_profile
+from fep.methods import label_of
+from fep.metrics import spectral_concentration, spectrum_profile, temporal_difference
+from fep.viz import as_numpy, figure, figure_png, overlay_frames, rgb_frames
 
 __all__ = ["FrequencyExplorer", "ExplanationExplorer", "LiveView"]
 
@@ -108,8 +109,8 @@ class FrequencyExplorer(_Explorer):
         self, video, volume, temporal_cutoff: float = 0.25, spatial_cutoff: float = 0.25,
         filter: str = "gaussian", fps: float = 4.0,
     ) -> None:  # fmt: skip
-        rgb = _rgb_frames(video)
-        vol = torch.as_tensor(_numpy(volume), dtype=torch.float64)
+        rgb = rgb_frames(video)
+        vol = torch.as_tensor(as_numpy(volume), dtype=torch.float64)
         if vol.ndim != 3 or vol.shape[0] != rgb.shape[0]:
             raise FepValueError(f"volume must be (T, H, W) with T = {rgb.shape[0]}, got {tuple(vol.shape)}.")
         super().__init__(rgb.shape[0], fps)
@@ -183,7 +184,7 @@ class FrequencyExplorer(_Explorer):
         fig = figure(figsize=(11, 2.6))
         axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1, 1, 1.5]})
         frame = self.video[:, t : t + 1]  # overlay one frame only: a frame change must stay cheap
-        axes[0].imshow(_rgb_frames(self.video)[t])
+        axes[0].imshow(rgb_frames(self.video)[t])
         axes[1].imshow(overlay_frames(frame, raw[t : t + 1], 0.7, vmax=vmax)[0])
         axes[2].imshow(overlay_frames(frame, low[t : t + 1], 0.7, vmax=vmax_low)[0])
         for ax, title in zip(axes[:3], (f"frame {t}", "raw map", "low-passed map"), strict=True):
@@ -226,10 +227,10 @@ class ExplanationExplorer(_Explorer):
 
     def __init__(self, video, explanations, boxes=None, clip: int = 0, fps: float = 4.0) -> None:
         if not isinstance(explanations, dict):
-            explanations = {getattr(explanations, "method", "explanation"): explanations}
+            explanations = {label_of(getattr(explanations, "method", "explanation")): explanations}
         if not explanations:
             raise FepValueError("Pass at least one explanation.")
-        rgb = _rgb_frames(video)
+        rgb = rgb_frames(video)
         first = next(iter(explanations.values()))
         for label, e in explanations.items():
             if e.masks.shape[2] != rgb.shape[0]:
@@ -237,7 +238,7 @@ class ExplanationExplorer(_Explorer):
         super().__init__(rgb.shape[0], fps)
         w = _widgets()
         self.video, self.explanations, self.clip = _display_frames(rgb), explanations, clip
-        self.boxes = None if boxes is None else _numpy(boxes)
+        self.boxes = None if boxes is None else as_numpy(boxes)
         self.areas = list(first.areas)
         self.area = "all"
         self.opacity = 0.55
@@ -322,7 +323,7 @@ class LiveView:
 
     def __init__(self, video, frames=None) -> None:
         w = _widgets()
-        rgb = _rgb_frames(video)
+        rgb = rgb_frames(video)
         self.video = _display_frames(rgb)
         self.frames = frames or np.linspace(0, rgb.shape[0] - 1, 4).round().astype(int).tolist()
         self.image = w.Image(format="png")

@@ -31,6 +31,7 @@ FLAGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]  # fmt: skip
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
 COURSE_NOTEBOOK = ROOT / "notebooks" / "02_frequency_modulation.ipynb"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CELLS = [

@@ -88,6 +88,7 @@ def test_demo_writes_both_methods_and_a_gif_of_t_frames(tmp_path, capsys):
     assert "F-EP" in printed and "3D-EP" in printed and "evidence" in printed
 
 
+@pytest.mark.slow
 def test_help_of_every_subcommand_and_both_entry_points():
     bin_dir = Path(sys.executable).parent
     for argv in ([str(bin_dir / "fep"), "--help"], [sys.executable, "-m", "fep", "demo", "--help"],

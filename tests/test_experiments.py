@@ -31,6 +31,7 @@ def _table(out: Path) -> str:
     return (out / "table.csv").read_text()
 
 
+@pytest.mark.slow
 def test_fast_run_writes_table_summary_and_plots(uninterrupted):
     rows = list(csv.DictReader(_table(uninterrupted).splitlines()))
     assert len(rows) == 2 * len(METHODS)
@@ -41,6 +42,7 @@ def test_fast_run_writes_table_summary_and_plots(uninterrupted):
     assert "| `fep` |" in (uninterrupted / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_items(uninterrupted):
     before = {p: p.stat().st_mtime_ns for p in (uninterrupted / "items").iterdir()}
     rows = run_experiments(uninterrupted, METHODS, synthetic_clips(2), fast=True, progress=False)
@@ -58,6 +60,7 @@ def _check_no_corrupt_files(out: Path, reference: str) -> int:
     return len(items)
 
 
+@pytest.mark.slow
 def test_run_killed_at_random_points_resumes_to_the_same_table(uninterrupted, tmp_path):
     """SIGKILL three times at random moments (after a random number of items plus a random delay),
     resuming in between; then let it finish."""
@@ -89,6 +92,7 @@ def test_run_killed_at_random_points_resumes_to_the_same_table(uninterrupted, tm
     assert not list(out.rglob("*.tmp")), "temporary files of killed writes are cleaned up"
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_give_the_same_table(uninterrupted, tmp_path):
     out = tmp_path / "sharded"
     torchrun = Path(sys.executable).parent / "torchrun"

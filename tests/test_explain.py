@@ -438,6 +438,7 @@ def test_flip_jitter_is_off_by_default_and_keeps_the_mirror_image_when_on():
     assert jitter.masks[0, 0][mirror].mean() > 0.5 and jitter.masks[0, 0][inside].mean() < 0.5
 
 
+@pytest.mark.slow
 def test_reward_history_on_a_bundled_sample_does_not_swing_every_iteration():
     from fep.models import load_model, preprocess
     from fep.samples import load_sample

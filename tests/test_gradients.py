@@ -108,12 +108,6 @@ def test_lowpass_makes_gradients_smoother_on_bundled_clips(toy, clips):
     assert G.lowpass_saliency(raw, 1.0, 1.0) is raw
 
 
-def test_saliency_spectrum_reports_energy_and_shares(clips, toy):
-    spec = G.saliency_spectrum(G.vanilla_gradient(toy, clips[:1], 0)[0])
-    assert spec["energy"].shape == (16, 112, 112)
-    assert all(0 <= s <= 1 for s in spec["share_below"])
-
-
 def test_every_method_leaves_the_model_as_it_was(toy, clips):
     toy.train()
     before = _state(toy)

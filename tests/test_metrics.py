@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -144,3 +145,18 @@ def test_kept_probability_hand_made_cases():
         kept_probability(model, video, 0, region, share)
     with pytest.raises(ValueError, match="fraction"):
         kept_probability(model, video, 0, flat, 0.0)
+
+
+def test_spectrum_profile_and_saliency_spectrum_of_one_known_frequency():
+    from fep.metrics import saliency_spectrum, spectrum_profile
+
+    n = torch.arange(8, dtype=torch.float64)
+    volume = torch.cos(torch.pi * (2 * n + 1) * 2 / 16)[:, None, None].expand(8, 16, 16)  # k_t = 2 only
+    temporal, spatial, nu = spectrum_profile(volume)
+    assert temporal.argmax() == 2 and np.delete(temporal, 2).max() < 1e-9
+    assert spatial[0] == pytest.approx(volume.pow(2).sum().item()) and spatial[1:].max() < 1e-9  # spatial DC
+    assert len(nu) == len(spatial) and nu[0] < nu[-1]
+    spectrum = saliency_spectrum(volume, temporal_cutoff=0.25, spatial_cutoff=0.25)
+    assert spectrum["energy"][2, 0, 0] == pytest.approx(volume.pow(2).sum().item())
+    assert spectrum["share_below"] == pytest.approx((1.0, 1.0))  # nu_t = 2/8 = 0.25 is at the cutoff
+    assert saliency_spectrum(volume, temporal_cutoff=0.2)["share_below"][0] == pytest.approx(0.0)

@@ -31,6 +31,7 @@ VALID_INPUT = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TORCHVISION_MODELS)
 def test_every_architecture_builds_offline_and_runs_at_a_valid_size(name):
     model = load_model(name, weights=None)
@@ -248,7 +249,7 @@ def test_a_failed_download_answers_within_seconds_and_leaves_nothing(online, pub
     import time
 
     folder, name, _ = published
-    monkeypatch.setattr(models, "DOWNLOAD_TIMEOUT", 2.0)
+    monkeypatch.setattr(models, "DOWNLOAD_TIMEOUT", 1.0)
     server = None
     if mode == "refused":
         with socket.socket() as s:  # a port nobody listens on

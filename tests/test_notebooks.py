@@ -82,6 +82,7 @@ def cells_calling(nb, calls) -> int:
     return sum(cell.cell_type == "code" and any(call in cell.source for call in calls) for cell in nb.cells)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_and_shows_its_figures(path, monkeypatch):
     """Run top to bottom in a fresh kernel (FEP_FAST=1) from notebooks/, as JupyterLab would, then count

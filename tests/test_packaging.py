@@ -89,6 +89,7 @@ def test_make_targets_run_what_the_readme_promises():
     assert ("--allow-root" in lab) == (os.geteuid() == 0)  # JupyterLab refuses root without it
     assert "fep demo" in dry("demo")
     assert "pytest tests" in dry("test")  # tests/test_notebooks.py executes every notebook
+    assert 'pytest tests -m "not slow"' in dry("test-fast")
     bench = dry("bench")
     for script in (
         "bench_explain",
@@ -100,3 +101,29 @@ def test_make_targets_run_what_the_readme_promises():
     ):
         assert f"benchmarks/{script}.py" in bench
     assert "-e '.[dev,bench]'" in (ROOT / "Makefile").read_text()  # TorchRay comes with the bench extra
+
+
+def test_no_function_in_fep_is_longer_than_80_lines():
+    """Readable units: the engine's loop is fep.engine.optimise_masks, well under this bound."""
+    import ast
+
+    long = []
+    for path in sorted((ROOT / "fep").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > 80:
+                    long.append(f"{path.name}:{node.lineno} {node.name} ({length} lines)")
+    assert not long, long
+
+
+def test_the_loop_reads_top_to_bottom_in_at_most_60_lines_and_names_no_method():
+    import inspect
+
+    from fep import engine
+    from fep.methods import REGISTRY
+
+    source = inspect.getsource(engine.optimise_masks)
+    assert len(source.splitlines()) <= 60
+    assert not [name for name in REGISTRY if f'"{name}"' in source]
+    assert "E(P)" in engine.__doc__ and "IDCT" in engine.__doc__  # the energy and the F-EP modulation

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 
 from fep import models
@@ -19,6 +20,7 @@ def test_same_seed_same_weights_on_a_short_run():
     assert not torch.are_deterministic_algorithms_enabled()  # global setting restored
 
 
+@pytest.mark.slow
 def test_shipped_model_card_holds_on_a_fresh_evaluation_sample():
     # 32 clips per control: a quick re-check that the committed card does not overstate the model.
     accuracy = evaluate(models.load_model("toy"), clips=32, progress=False)

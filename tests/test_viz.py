@@ -59,15 +59,9 @@ def test_animation_files_have_t_frames(tmp_path):
     assert "http://" not in html and "https://" not in html and "//cdn" not in html
 
 
-def test_spectrum_profile_and_plot():
-    n = torch.arange(8, dtype=torch.float64)
-    volume = torch.cos(torch.pi * (2 * n + 1) * 7 / 16)[:, None, None].expand(8, 16, 16)  # k_t = 7 only
-    temporal, spatial, nu = viz.spectrum_profile(volume)
-    assert temporal.argmax() == 7 and temporal[:7].max() < 1e-9
-    assert spatial[0] == pytest.approx(volume.pow(2).sum().item())  # all energy at spatial DC
-    assert len(nu) == len(spatial) and nu[0] < nu[-1]
-    fig = viz.plot_spectrum(volume, 0.25, 0.25, title="x")
-    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2  # profile + cutoff line
+def test_spectrum_plot_has_both_profiles_and_the_cutoffs():
+    fig = viz.plot_spectrum(MAP, 0.25, 0.25, title="x")
+    assert len(fig.axes) == 2 and all(len(ax.lines) == 2 for ax in fig.axes)  # profile + cutoff line
 
 
 def test_history_plot_has_a_line_per_area():
@@ -80,7 +74,7 @@ def test_history_plot_has_a_line_per_area():
 
 def test_plot_functions_leave_no_open_figures():
     before = len(plt.get_fignums())
-    for _ in range(50):
+    for _ in range(10):
         viz.frame_grid(VIDEO, {"m": MAP}, frames=[0, 1])
         viz.plot_spectrum(MAP)
         viz.overlay(VIDEO, MAP, frame=2)
