@@ -27,6 +27,7 @@ from fep.dct import dct, dct3, frequency_response, idct, idct3, lowpass, modulat
 from fep.errors import FepError
 from fep.explain import FEP, extremal_perturbation
 from fep.explanation import Explanation
+from fep.settings import ExplanationSettings
 
 __version__ = "0.1.0"
 
@@ -41,6 +42,7 @@ __all__ = [
     "extremal_perturbation",
     "FEP",
     "Explanation",
+    "ExplanationSettings",
     "FepError",
     "__version__",
 ]
