@@ -43,6 +43,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _iterations(text: str) -> int | str:
+    if text.strip() == "auto":
+        return "auto"
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"--iterations must be 'auto' or a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def _areas(text: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in text.replace(" ", "").split(",") if v)
@@ -133,6 +141,8 @@ def _explain_and_write(
         summary_methods[method] = {
             "seconds": round(result.wall_time, 2),
             "iterations": args.iterations,
+            "iterations_used": result.iterations_used[0].tolist(),
+            "stop_reason": result.stop_reason[0],
             "model_calls": result.model_calls,
             "temporal_difference": round(float(temporal_difference(saliency)), 4),
             "high_frequency_share": {"temporal": round(float(high_t), 4), "spatial": round(float(high_s), 4)},
@@ -265,11 +275,14 @@ def build_parser() -> argparse.ArgumentParser:
         # SUPPRESS: a subcommand without --debug must not reset `fep --debug explain ...`.
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="print full tracebacks")
 
-    def common(p: argparse.ArgumentParser, iterations: int, out: str) -> None:
+    def common(p: argparse.ArgumentParser, iterations: int | str, out: str) -> None:
         p.add_argument(
             "--areas", type=_areas, default=(0.05, 0.1), help="comma-separated area fractions (default 0.05,0.1)"
         )
-        p.add_argument("--iterations", type=int, default=iterations, help=f"optimisation steps (default {iterations})")
+        p.add_argument(
+            "--iterations", type=_iterations, default=iterations,
+            help=f"optimisation steps, or auto: each mask stops once converged, at most 100 (default {iterations})",
+        )  # fmt: skip
         p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
         p.add_argument("--force", action="store_true", help="replace the output folder if it exists")
         p.add_argument("--fps", type=float, default=8.0, help="frame rate of the overlay GIF/mp4 (default 8)")
@@ -285,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Explain a bundled sample clip with the toy model by F-EP and by 3D-EP.",
     )
     demo.add_argument("--sample", type=int, default=0, help="which bundled sample clip (default 0)")
-    common(demo, 100, "results/demo")
+    common(demo, "auto", "results/demo")
     debug(demo)
     demo.set_defaults(func=cmd_demo)
 
@@ -310,9 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--target", default="auto", help="auto (predicted class), a class index or a class name")
     explain.add_argument("--frames", type=int, default=16, help="frames sampled uniformly from the video (default 16)")
     explain.add_argument("--size", type=int, default=None, help="input side in pixels (default: the model's own)")
-    common(explain, 100, "results/explain")
+    common(explain, "auto", "results/explain")
     debug(explain)
     explain.set_defaults(func=cmd_explain)
+    _experiments_parser(sub, debug)
+    return parser
+
+
+def _experiments_parser(sub, debug) -> None:
     exp = sub.add_parser(
         "experiments", help="methods x clips -> metrics table (resumable, torchrun-shardable)",
         description="Run explanation methods on held-out synthetic clips (or a folder of videos) and tabulate "
@@ -331,7 +349,6 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", type=Path, default=Path("results/experiments"), help="results folder")
     debug(exp)
     exp.set_defaults(func=cmd_experiments)
-    return parser
 
 
 def cmd_experiments(args) -> int:
@@ -376,8 +393,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        if getattr(args, "iterations", 1) < 1:
-            parser.error(f"--iterations must be at least 1, got {args.iterations}")
         for name in ("temporal_cutoff", "spatial_cutoff"):
             value = getattr(args, name, 0.5)
             if not 0 <= value <= 1:

@@ -61,8 +61,9 @@ def _renamed(old_name: str, old, new_name: str, new, default):
 
 def extremal_perturbation(
     model: torch.nn.Module, video: torch.Tensor, target, *, method: str = METHOD_FEP, areas=(0.05, 0.1, 0.2),
-    variant: str = VARIANT_PRESERVE, reward: str = "simple", perturbation: str = "blur", iterations: int = 100,
-    lr: float | None = None, optimizer: str = "sgd", momentum: float = 0.9, mask_step: int = 7, init: float = 1.0,
+    variant: str = VARIANT_PRESERVE, reward: str = "simple", perturbation: str = "blur",
+    iterations: int | str = "auto", lr: float | None = None, optimizer: str = "sgd", momentum: float = 0.9,
+    mask_step: int = 7, init: float | str | None = None,
     area_weight: float = AREA_WEIGHT, area_weight_final: float = AREA_WEIGHT_FINAL, temporal_cutoff: float = 0.25,
     spatial_cutoff: float = 0.25, filter: str = FILTER_GAUSSIAN, filter_order: int = 2, modulate: str | None = None,
     where: str = WHERE_GRADIENT, preserve_norm: bool | None = None, schedule=None, core_weight: float | None = None,
@@ -82,9 +83,9 @@ def extremal_perturbation(
         method, areas, variant, reward, …, seed: the options of the explanation, documented one by one
             in :class:`~fep.settings.ExplanationSettings` (``filter`` there is ``filter_type``, ``where``
             is ``lowpass_at``; either keyword works). Method presets: ``"ep2d"``, ``"ep3d"``, ``"step"``,
-            ``"fep"`` (default). ``iterations`` defaults to 100 (measured: F-EP then matches
-            800-iteration 3D-EP); ``jitter`` (flip on even iterations) is off: it is for mirror-invariant
-            image classes only.
+            ``"fep"`` (default). ``iterations="auto"`` (default) stops each mask once it has
+            converged, at most 100 steps (:mod:`fep.stopping`); an integer runs exactly that many.
+            ``jitter`` (flip on even iterations) is off: it is for mirror-invariant image classes only.
         progress: show a tqdm progress bar with the energy.
         callback: ``callback(iteration, masks, history)`` every ``callback_every`` iterations, with
             ``masks`` ``(N, A, T, H, W)`` detached and ``history`` a dict of detached tensors

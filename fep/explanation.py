@@ -38,6 +38,9 @@ class Explanation:
         wall_time: seconds spent in the call.
         model_calls: number of forward passes of the model (each on a batch of N·A clips, or 2·N·A
             for the dual game).
+        iterations_used: ``(N, A)`` optimiser steps each mask ran (fewer than the cap when
+            ``iterations="auto"`` stopped it, :mod:`fep.stopping`).
+        stop_reason: per clip, per area: ``"converged"``, ``"cap"`` (auto, ran to the cap) or ``"fixed"``.
     """
 
     masks: torch.Tensor
@@ -49,6 +52,8 @@ class Explanation:
     scores: dict[str, np.ndarray] = field(default_factory=dict)
     wall_time: float = 0.0
     model_calls: int = 0
+    iterations_used: np.ndarray | None = None
+    stop_reason: list[list[str]] | None = None
 
     @property
     def saliency(self) -> torch.Tensor:
@@ -63,8 +68,18 @@ class Explanation:
         n, a, t, h, w = self.masks.shape
         return (
             f"Explanation(method={self.method!r}, clips={n}, areas={list(self.areas)}, frames={t}, "
-            f"size={h}x{w}, target={self.target}, iterations={self.settings.get('iterations')}, "
+            f"size={h}x{w}, target={self.target}, iterations={self._iterations()}, "
             f"wall_time={self.wall_time:.1f}s)"
+        )
+
+    def _iterations(self) -> str:
+        setting = self.settings.get("iterations")
+        if self.iterations_used is None or setting != "auto":
+            return repr(setting) if isinstance(setting, str) else str(setting)
+        used = np.asarray(self.iterations_used)
+        return (
+            f"'auto' ({used.mean():.0f} on average, {used.min()}-{used.max()}; "
+            f"{sum(r == 'converged' for row in self.stop_reason for r in row)}/{used.size} converged)"
         )
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -78,6 +93,8 @@ class Explanation:
             "model_calls": self.model_calls,
             "history_keys": sorted(self.history),
             "score_keys": sorted(self.scores),
+            "iterations_used": None if self.iterations_used is None else np.asarray(self.iterations_used).tolist(),
+            "stop_reason": self.stop_reason,
         }
         arrays = {"masks": self.masks.detach().cpu().numpy(), "meta": np.array(json.dumps(meta))}
         arrays.update({f"history_{k}": np.asarray(v) for k, v in self.history.items()})
@@ -107,6 +124,8 @@ class Explanation:
                     scores={k: data[f"scores_{k}"].copy() for k in meta["score_keys"]},
                     wall_time=float(meta["wall_time"]),
                     model_calls=int(meta["model_calls"]),
+                    iterations_used=None if meta.get("iterations_used") is None else np.array(meta["iterations_used"]),
+                    stop_reason=meta.get("stop_reason"),
                 )
         except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as err:
             raise FepValueError(

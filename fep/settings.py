@@ -33,6 +33,7 @@ from fep.errors import FepTypeError, FepValueError
 from fep.methods import PERTURBATION_METHODS, REGISTRY, Preset
 from fep.objectives import REWARDS
 from fep.perturbation import PERTURBATIONS
+from fep.stopping import AUTO, AUTO_CAP, AUTO_SCHEDULE
 
 __all__ = [
     "ExplanationSettings",
@@ -44,6 +45,7 @@ __all__ = [
     "LOWPASS_AT_UPDATE",
     "LOWPASS_AT_PARAMETRIZATION",
     "SCHEDULE_LINEAR",
+    "INIT_SALIENCY",
     "AREA_WEIGHT",
     "AREA_WEIGHT_FINAL",
     "DEFAULT_LR",
@@ -54,6 +56,7 @@ OPTIMIZERS = ("sgd", "adam")
 MODULATE_REWARD, MODULATE_ENERGY = "reward", "energy"
 LOWPASS_AT_GRADIENT, LOWPASS_AT_UPDATE, LOWPASS_AT_PARAMETRIZATION = "gradient", "update", "parametrization"
 SCHEDULE_LINEAR = "linear"
+INIT_SALIENCY = "saliency"
 # TorchRay's area weight: 300, times 1.0035 per iteration for 800 iterations.
 AREA_WEIGHT = 300.0
 AREA_WEIGHT_FINAL = 300.0 * 1.0035**800
@@ -70,12 +73,17 @@ class ExplanationSettings:
         variant: ``"preserve"`` keeps the mask, ``"delete"`` perturbs it, ``"dual"`` plays both.
         reward: ``"simple"``, ``"contrastive"`` or ``"logprob"`` (:mod:`fep.objectives`).
         perturbation: ``"blur"`` (per-frame Gaussian pyramid) or ``"fade"`` (to zero).
-        iterations: optimiser steps (100 by default, measured: ``benchmarks/bench_convergence.py``).
+        iterations: ``"auto"`` (default): each mask stops when it has converged, at most 100 steps
+            (:mod:`fep.stopping`, measured in ``benchmarks/bench_auto.py``); or a number of optimiser
+            steps, run in full for every mask (100 matches 800-iteration 3D-EP: ``bench_convergence.py``).
         lr: learning rate (default 0.1 for SGD, 0.05 for Adam).
         optimizer: ``"sgd"`` (momentum with equal dampening, as TorchRay) or ``"adam"``.
         momentum: SGD momentum (and dampening).
         mask_step: pixels per mask-grid cell (TorchRay: 7).
-        init: initial mask value (1 = keep everything).
+        init: initial mask value (1 = keep everything), or ``"saliency"``: a warm start from the input
+            gradient (one forward and backward pass), low-passed on the mask grid, 1 on its top
+            ``a`` share and 0 elsewhere (:func:`fep.engine.warm_start`). Default: ``"saliency"`` with
+            ``iterations="auto"`` (measured: ``benchmarks/results/auto.md``), 1 with a fixed count.
         area_weight, area_weight_final: the area weight grows geometrically between these.
         temporal_cutoff, spatial_cutoff: F-EP cutoffs in [0, 1] (1 = no low-pass).
         filter_type: the low-pass response, ``"ideal"``, ``"gaussian"`` or ``"butterworth"``
@@ -90,7 +98,7 @@ class ExplanationSettings:
         schedule: None (fixed cutoffs), ``"linear"`` (coarse to fine over the first half) or
             ``f(iteration, iterations) -> (temporal_cutoff, spatial_cutoff)``.
         core_weight, core_start: STEP's core loss weight (default from the method's preset) and the
-            iteration it starts at (default ``iterations // 20``).
+            iteration it starts at (default: a twentieth of the area-weight schedule).
         core_frames, core_size: the core loss's ellipsoid kernel in frames and pixels.
         jitter: flip the masked clips left-right on even iterations (TorchRay's image habit; off: a
             mirrored "moves left" clip is "moves right").
@@ -104,12 +112,12 @@ class ExplanationSettings:
     variant: str = "preserve"
     reward: str = "simple"
     perturbation: str = "blur"
-    iterations: int = 100
+    iterations: int | str = AUTO
     lr: float | None = None
     optimizer: str = "sgd"
     momentum: float = 0.9
     mask_step: int = 7
-    init: float = 1.0
+    init: float | str | None = None
     area_weight: float = AREA_WEIGHT
     area_weight_final: float = AREA_WEIGHT_FINAL
     temporal_cutoff: float = 0.25
@@ -135,11 +143,12 @@ class ExplanationSettings:
         self._check_numbers()
         resolved = dict(
             areas=check_areas(self.areas),
+            init=(INIT_SALIENCY if self.auto else 1.0) if self.init is None else self.init,
             modulate=MODULATE_ENERGY if self.modulate is None else self.modulate,  # measured: results/design_study
             preserve_norm=self.lowpass_at == LOWPASS_AT_GRADIENT if self.preserve_norm is None else self.preserve_norm,
             lr=check_positive_float("lr", DEFAULT_LR[self.optimizer] if self.lr is None else self.lr),
             core_weight=self.preset.core_weight if self.core_weight is None else float(self.core_weight),
-            core_start=self.iterations // 20 if self.core_start is None else int(self.core_start),
+            core_start=self.schedule_length // 20 if self.core_start is None else int(self.core_start),
         )
         for name, value in resolved.items():
             object.__setattr__(self, name, value)
@@ -161,14 +170,19 @@ class ExplanationSettings:
             )
 
     def _check_numbers(self) -> None:
-        for name in ("iterations", "mask_step", "core_frames", "core_size"):
+        if self.iterations != AUTO:
+            if isinstance(self.iterations, str):
+                raise FepValueError(f"iterations must be 'auto' or a positive integer, got {self.iterations!r}.")
+            check_positive_int("iterations", self.iterations)
+        for name in ("mask_step", "core_frames", "core_size"):
             check_positive_int(name, getattr(self, name))
         if isinstance(self.num_levels, bool) or not isinstance(self.num_levels, int) or self.num_levels < 2:
             raise FepValueError(f"num_levels must be an integer >= 2, got {self.num_levels!r}.")
         if self.max_batch is not None:
             check_positive_int("max_batch", self.max_batch)
         check_unit_interval("momentum", self.momentum)
-        check_unit_interval("init", self.init)
+        if self.init not in (None, INIT_SALIENCY):
+            check_unit_interval("init", self.init)
         for name in ("area_weight", "area_weight_final", "max_blur"):
             check_positive_float(name, getattr(self, name))
         if self.core_weight is not None and not self.core_weight >= 0:
@@ -186,6 +200,21 @@ class ExplanationSettings:
             raise FepValueError("preserve_norm has no meaning with where='parametrization'; pass preserve_norm=False.")
         # Building one response checks the cutoffs, the filter and its order with their own messages.
         frequency_response((1, 1, 1), self.filter_type, self.temporal_cutoff, self.spatial_cutoff, self.filter_order)
+
+    @property
+    def auto(self) -> bool:
+        """True when each mask stops once converged (``iterations="auto"``)."""
+        return self.iterations == AUTO
+
+    @property
+    def max_iterations(self) -> int:
+        """The most iterations a mask can run: the cap for ``"auto"``, else ``iterations``."""
+        return AUTO_CAP if self.auto else self.iterations
+
+    @property
+    def schedule_length(self) -> int:
+        """Iterations over which the area weight grows to its final value (and cutoff schedules run)."""
+        return AUTO_SCHEDULE if self.auto else self.iterations
 
     @property
     def preset(self) -> Preset:

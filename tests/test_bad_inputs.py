@@ -312,7 +312,7 @@ def _cli_rows(tmp: Path) -> list[tuple[list[str], str]]:
         (["explain", str(SAMPLE), *toy, "--target", "9"], "Target 9 is out of range"),
         (["explain", str(SAMPLE), *toy, "--areas", "0.1,1.5"], "areas must be fractions in (0, 1)"),
         (["explain", str(SAMPLE), *toy, "--areas", ","], "areas must be fractions in (0, 1)"),
-        (["explain", str(SAMPLE), *toy, "--iterations", "0"], "--iterations must be at least 1"),
+        (["explain", str(SAMPLE), *toy, "--iterations", "0"], "--iterations must be 'auto' or a whole number >= 1"),
         (["explain", str(SAMPLE), *toy, "--temporal-cutoff", "1.5"], "--temporal-cutoff must lie in [0, 1]"),
         (["explain", str(SAMPLE), *toy, "--max-batch", "0"], "--max-batch must be at least 1"),
         (["explain", str(SAMPLE), *toy, "--frames", "0"], "num_frames must be a positive integer"),

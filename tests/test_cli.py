@@ -53,7 +53,7 @@ def test_explain_with_target_by_name_and_method(tmp_path):
         (["explain", str(SAMPLE), "--model", "toy", "--areas", "0.1,1.5"], "areas must be fractions in (0, 1)"),
         (["explain", str(SAMPLE), "--model", "toy", "--areas", "big"], "not a comma-separated list"),
         (["explain", str(SAMPLE), "--model", "toy", "--target", "dancing"], "Unknown class name 'dancing'"),
-        (["explain", str(SAMPLE), "--model", "toy", "--iterations", "0"], "--iterations must be at least 1"),
+        (["explain", str(SAMPLE), "--model", "toy", "--iterations", "0"], "must be 'auto' or a whole number >= 1"),
         (["demo", "--sample", "99"], "No video file"),
     ],
 )

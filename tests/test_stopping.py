@@ -1,0 +1,105 @@
+"""iterations="auto": masks stop when converged (area met, energy steady), are frozen and dropped from
+the batch; a case that cannot converge runs to the cap; an integer count runs exactly (test_engine_golden)."""
+
+import numpy as np
+import torch
+
+from fep.engine import warm_start
+from fep.explain import extremal_perturbation
+from fep.explanation import Explanation
+from fep.stopping import AUTO_CAP, AUTO_SCHEDULE
+from fep.testing import WindowDetector, window_clip
+
+WINDOW = dict(top=12, left=4, window=20)
+
+
+def _window_problem(frames=4):
+    video, inside = window_clip(frames=frames, **WINDOW)
+    return WindowDetector(WINDOW["top"], WINDOW["left"], size=WINDOW["window"]), video, inside
+
+
+class BatchSizes(torch.nn.Module):
+    """Records the batch size of every call."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.sizes = inner, []
+
+    def forward(self, x):
+        self.sizes.append(x.shape[0])
+        return self.inner(x)
+
+
+class Noisy(torch.nn.Module):
+    """Logits that are new noise at every call: the energy never settles, so nothing can converge."""
+
+    def forward(self, x):
+        return 100 * torch.randn(x.shape[0], 3) + 0 * x.mean()
+
+
+def test_auto_stops_an_easy_case_early_keeps_the_evidence_and_drops_stopped_masks():
+    model, video, inside = _window_problem()
+    counted = BatchSizes(model)
+    result = extremal_perturbation(counted, video, 0, areas=(0.05, 0.1, 0.2), progress=False)
+    used = result.iterations_used
+    assert result.settings["iterations"] == "auto" and result.stop_reason == [["converged"] * 3]
+    assert used.max() < 40 and used.min() >= AUTO_SCHEDULE
+    for a, area in enumerate(result.areas):  # the stopped masks are good ones: they keep the window
+        kept = result.masks[0, a] > 0.5
+        if area < 1.5 * inside.float().mean():
+            assert (kept & inside).sum() > 0.5 * kept.sum()  # most of what is kept lies in the window
+        else:
+            assert kept[inside].float().mean() > 0.9  # the whole window is kept
+    # 1 measuring call + 1 warm start, then one call per iteration with the masks still running, then scoring
+    loop = counted.sizes[2:-1]
+    assert len(loop) == used.max() and loop[0] == 3
+    assert [sum(1 for u in used[0] if u > i) for i in range(int(used.max()))] == loop
+    history = result.history["energy"][:, 0]
+    assert history.shape[0] == used.max()
+    for a in range(3):  # NaN once a mask has stopped
+        assert not np.isnan(history[: used[0, a], a]).any() and np.isnan(history[used[0, a] :, a]).all()
+
+
+def test_a_stopped_mask_no_longer_moves():
+    model, video, _ = _window_problem()
+    seen = {}
+    result = extremal_perturbation(
+        model, video, 0, areas=(0.05, 0.2), progress=False, callback=lambda i, m, h: seen.__setitem__(i, m.clone())
+    )
+    first = int(result.iterations_used.min())
+    # the masks shown at the iteration where the first mask stopped, and at the end, agree for that mask
+    a = int(result.iterations_used[0].argmin())
+    later = max(seen)
+    assert later > first - 1
+    torch.testing.assert_close(seen[first - 1][0, a], seen[later][0, a])
+    torch.testing.assert_close(result.masks[0, a], seen[first - 1][0, a].clamp(0, 1), atol=1e-6, rtol=0)
+
+
+def test_a_case_that_cannot_converge_runs_to_the_cap():
+    _, video, _ = _window_problem()
+    result = extremal_perturbation(Noisy(), video, 0, areas=(0.1,), progress=False)
+    assert result.iterations_used.tolist() == [[AUTO_CAP]] and result.stop_reason == [["cap"]]
+    assert result.history["energy"].shape[0] == AUTO_CAP
+
+
+def test_an_integer_runs_every_mask_in_full_from_all_ones():
+    model, video, _ = _window_problem()
+    result = extremal_perturbation(model, video, 0, areas=(0.05, 0.2), iterations=7, progress=False)
+    assert result.iterations_used.tolist() == [[7, 7]] and result.stop_reason == [["fixed", "fixed"]]
+    assert result.settings["init"] == 1.0 and not np.isnan(result.history["energy"]).any()
+
+
+def test_warm_start_puts_the_initial_mask_on_the_salient_cells(tmp_path):
+    model, video, inside = _window_problem(frames=2)
+    logits = lambda clips: model(clips)  # noqa: E731 - the engine's model runner signature
+    start = warm_start(logits, video, [0], (0.05, 0.3), step=4)
+    assert start.shape == (1, 2, 2, 16, 16)
+    cells_inside = inside[:, ::4, ::4]  # the window, on the 4-px grid
+    small, large = start[0, 0].bool(), start[0, 1].bool()
+    assert small.float().mean() == torch.tensor(0.05).mul(512).round() / 512
+    assert (small & ~cells_inside).sum() == 0  # the top 5 % of cells all lie in the window
+    assert (large & cells_inside).sum() == cells_inside.sum()  # a larger area covers the whole window
+    result = extremal_perturbation(model, video, 0, areas=(0.1,), progress=False)
+    result.save(tmp_path / "r.npz")
+    back = Explanation.load(tmp_path / "r.npz")
+    assert back.iterations_used.tolist() == result.iterations_used.tolist() and back.stop_reason == result.stop_reason
