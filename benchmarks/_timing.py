@@ -22,12 +22,18 @@ def median_time(fn: Callable[[], object], repeats: int = 7, warmup: int = 2) -> 
         fn()
     times = []
     for _ in range(repeats):
+        sync()
         start = time.perf_counter()
         fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
+        sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def sync() -> None:
+    """Wait for queued GPU work, so a timestamp means what it says (no-op without CUDA)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
 
 
 def machine() -> dict:

@@ -22,7 +22,7 @@ import torch
 import torchvision
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import machine, median_time, write_result  # noqa: E402
+from _timing import machine, median_time, sync, write_result  # noqa: E402
 
 from fep.explain import extremal_perturbation  # noqa: E402
 from fep.model_state import frozen_model  # noqa: E402
@@ -50,7 +50,7 @@ def iteration_time(model, video, target, method, areas, iterations) -> float:
         areas=areas,
         iterations=iterations,
         progress=False,
-        callback=lambda i, m, h: stamps.append(time.perf_counter()),
+        callback=lambda i, m, h: (sync(), stamps.append(time.perf_counter())),
     )
     gaps = [b - a for a, b in zip(stamps[2:], stamps[3:], strict=False)]  # skip warm-up steps
     return statistics.median(gaps)
@@ -74,16 +74,19 @@ def measure(name, model, video, areas, iterations, repeats) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny model only, fewer repeats")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (results: explain_overhead_cuda.json)")
     args = parser.parse_args()
+    device = torch.device(args.device)
     torch.manual_seed(0)
-    video = torch.randn(1, 3, 16, 112, 112)
+    video = torch.randn(1, 3, 16, 112, 112, device=device)
     info = machine()
-    print(f"machine: {info['processor']}, {info['threads']} threads, torch {info['torch']}")
-    rows = [measure("tiny", TinyVideoNet(num_classes=4), video, (0.05, 0.1, 0.2), 15, 9)]
+    print(f"machine: {info['processor']}, {info['threads']} threads, torch {info['torch']}, GPU {info['cuda']}")
+    rows = [measure("tiny", TinyVideoNet(num_classes=4).to(device), video, (0.05, 0.1, 0.2), 15, 9)]
     if not args.quick:
-        r2p1 = torchvision.models.video.r2plus1d_18(weights=None).eval()
+        r2p1 = torchvision.models.video.r2plus1d_18(weights=None).eval().to(device)
         rows.append(measure("r2plus1d_18", r2p1, video, (0.1,), 7, 5))
-    print(f"written: {write_result('explain_overhead', {**info, 'rows': rows})}")
+    name = "explain_overhead" if device.type == "cpu" else f"explain_overhead_{device.type}"
+    print(f"written: {write_result(name, {**info, 'rows': rows})}")
 
 
 if __name__ == "__main__":

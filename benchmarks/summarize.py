@@ -65,6 +65,47 @@ def overhead_plot(explain: dict | None, torchray: dict | None, path: Path) -> No
     fig.savefig(path, dpi=110)
 
 
+def _auto_and_gpu() -> list[str]:
+    """P5 (stop when done) and P6 (absolute times on a GPU, named)."""
+    lines = ["", "## P5 stop when done (`bench_auto.py`)", ""]
+    auto = _load("auto")
+    if auto:
+        lines.append(f"The table and its paired differences: [auto.md](auto.md) ({auto['clips']} clips).")
+        fep = auto.get("table", {}).get("fep")
+        if fep:
+            mean = fep["auto"]["summary"]["iterations"][0]
+            lines.append(
+                f"- F-EP, `iterations=\"auto\"` (warm start): {mean:.1f} iterations per mask on average; target "
+                f"<= 40: {_verdict(mean <= 40)}; {fep['auto']['seconds']:.0f} s against "
+                f"{fep['fixed-100']['seconds']:.0f} s for a fixed 100."
+            )
+        cli = auto.get("cli")
+        if cli:
+            lines.append(
+                f"- `fep explain`, r2plus1d_18, 16x112x112, default areas: auto {cli['auto']:.1f} s vs "
+                f"`--iterations 100` {cli['fixed-100']:.1f} s = {cli['ratio']:.2f}x; target <= 0.45: "
+                f"{_verdict(cli['ratio'] <= 0.45)}."
+            )
+    lines += ["", "## P6 on a GPU (`device_check.sh`: `bench_explain.py --device cuda`, `bench_gpu.py`)", ""]
+    gpu, overhead = _load("gpu"), _load("explain_overhead_cuda")
+    if overhead:
+        lines += [f"Per-iteration overhead on **{overhead['cuda']}** (torch {overhead['torch']}):", ""]
+        lines += ["| model | bare ms | F-EP | 3D-EP | STEP |", "|---|---|---|---|---|"]
+        for row in overhead["rows"]:
+            cells = [f"{row[m + '_ms']:.1f} ms = {row[m + '_ratio']:.2f}x" for m in ("fep", "ep3d", "step")]
+            lines.append(f"| {row['model']} | {row['bare_ms']:.1f} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if gpu:
+        lines += [f"Whole explanations on **{gpu['cuda']}** (median of 3 after a warm-up):", ""]
+        lines += ["| model | areas | iterations | autocast | seconds | iterations used |", "|---|---|---|---|---|---|"]
+        for row in gpu["rows"]:
+            lines.append(
+                f"| {row['model']} | {row['areas']} | {row['iterations']} | {row['autocast'] or 'float32'} | "
+                f"{row['seconds']:.2f} | {row['iterations_used']} |"
+            )
+    return lines
+
+
 def main() -> None:
     explain, convergence = _load("explain_overhead"), _load("convergence")
     torchray, memory = _load("torchray"), _load("memory")
@@ -198,6 +239,7 @@ def main() -> None:
         )
     elif compiled:
         lines.append("torch.compile did not run on this machine: not used.")
+    lines += _auto_and_gpu()
     overhead_plot(explain, torchray, RESULTS / "overhead.png")
     (RESULTS / "SUMMARY.md").write_text("\n".join(lines) + "\n")
     print(RESULTS / "SUMMARY.md")

@@ -50,7 +50,7 @@ from fep.memory import chunk_size, describe, item_bytes, saved_activation_bytes
 from fep.model_state import frozen_model, guess_input_channels, model_device
 from fep.objectives import area_loss, area_zero_counts, core_loss, reward
 from fep.perturbation import Perturbation, mask_grid, upsample_mask
-from fep.settings import INIT_SALIENCY, SCHEDULE_LINEAR, ExplanationSettings
+from fep.settings import AUTOCAST_DTYPES, INIT_SALIENCY, SCHEDULE_LINEAR, ExplanationSettings
 from fep.stopping import Stopping
 
 __all__ = ["HISTORY_KEYS", "ChunkTerms", "Part", "Problem", "explain", "optimise_masks", "chunk_energy", "warm_start"]
@@ -230,6 +230,11 @@ def explain(
         raise FepValueError(
             f"The model is on {device} but the video is on {video.device}; move one of them, e.g. video.to('{device}')."
         )
+    if settings.autocast is not None and video.device.type != "cuda":
+        raise FepValueError(
+            f"autocast={settings.autocast!r} runs the model in reduced precision on CUDA, but the clip is on "
+            f"{video.device}; move model and clip to a GPU, or leave autocast=None."
+        )
     site = lowpass_site(settings.modulate, settings.lowpass_at, settings.preserve_norm)
     rng_devices = [video.device] if video.device.type == "cuda" else []
     # frozen_model also restores torch's global settings; fork_rng covers a CUDA generator not yet
@@ -357,10 +362,15 @@ def _responses(settings: ExplanationSettings, problem: Problem) -> Callable[[int
     return response
 
 
-def _model_runner(model: torch.nn.Module, is_image: bool, calls: list[int]) -> Callable[[torch.Tensor], torch.Tensor]:
+def _model_runner(
+    model: torch.nn.Module, is_image: bool, calls: list[int], autocast: str | None
+) -> Callable[[torch.Tensor], torch.Tensor]:
     def run_model(clips: torch.Tensor) -> torch.Tensor:
-        logits = model(clips[:, :, 0] if is_image else clips)
+        with torch.autocast("cuda", dtype=AUTOCAST_DTYPES[autocast or "bf16"], enabled=autocast is not None):
+            logits = model(clips[:, :, 0] if is_image else clips)
         calls[0] += 1
+        if autocast is not None and isinstance(logits, torch.Tensor):
+            logits = logits.float()  # the reward, the losses and the optimiser stay in float32
         if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != clips.shape[0]:
             shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
             raise FepValueError(
@@ -395,7 +405,7 @@ def _first_call(model, video: torch.Tensor, run_model) -> tuple[torch.Tensor, in
 def _prepare(model, video: torch.Tensor, targets: list[int], settings: ExplanationSettings, is_image: bool) -> Problem:
     """First (measuring) model call, memory plan, clean logits, pyramid, area references, tie-break."""
     calls = [0]
-    run_model = _model_runner(model, is_image, calls)
+    run_model = _model_runner(model, is_image, calls, settings.autocast)
     n_clips, _, frames, height, width = video.shape
     n_areas, per_pair = len(settings.areas), 2 if settings.variant == "dual" else 1
     first_logits, activation = _first_call(model, video, run_model)

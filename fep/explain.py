@@ -70,7 +70,7 @@ def extremal_perturbation(
     core_start: int | None = None, core_frames: int = 7, core_size: int = 11, jitter: bool = False,
     num_levels: int = 8, max_blur: float = 20.0, max_batch: int | None = None, seed: int = 0, progress: bool = True,
     callback: Callable[[int, torch.Tensor, dict], None] | None = None, callback_every: int = 1,
-    filter_type: str | None = None, lowpass_at: str | None = None,
+    filter_type: str | None = None, lowpass_at: str | None = None, autocast: str | None = None,
 ) -> Explanation:  # fmt: skip
     r"""Find the spatiotemporal region of a clip that a video classifier needs (:mod:`fep.engine`).
 
@@ -114,7 +114,7 @@ def extremal_perturbation(
         modulate=modulate, preserve_norm=preserve_norm, schedule=schedule,
         lowpass_at=_renamed("where", where, "lowpass_at", lowpass_at, LOWPASS_AT_GRADIENT),
         core_weight=core_weight, core_start=core_start, core_frames=core_frames, core_size=core_size,
-        jitter=jitter, num_levels=num_levels, max_blur=max_blur, max_batch=max_batch, seed=seed,
+        jitter=jitter, num_levels=num_levels, max_blur=max_blur, max_batch=max_batch, seed=seed, autocast=autocast,
     )  # fmt: skip
     return explain(model, video, target, settings, progress=progress, callback=callback, callback_every=callback_every)
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
+import torch
+
 from fep._checks import (
     check_areas,
     check_choice,
@@ -46,6 +48,7 @@ __all__ = [
     "LOWPASS_AT_PARAMETRIZATION",
     "SCHEDULE_LINEAR",
     "INIT_SALIENCY",
+    "AUTOCAST_DTYPES",
     "AREA_WEIGHT",
     "AREA_WEIGHT_FINAL",
     "DEFAULT_LR",
@@ -57,6 +60,7 @@ MODULATE_REWARD, MODULATE_ENERGY = "reward", "energy"
 LOWPASS_AT_GRADIENT, LOWPASS_AT_UPDATE, LOWPASS_AT_PARAMETRIZATION = "gradient", "update", "parametrization"
 SCHEDULE_LINEAR = "linear"
 INIT_SALIENCY = "saliency"
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # TorchRay's area weight: 300, times 1.0035 per iteration for 800 iterations.
 AREA_WEIGHT = 300.0
 AREA_WEIGHT_FINAL = 300.0 * 1.0035**800
@@ -105,6 +109,8 @@ class ExplanationSettings:
         num_levels, max_blur: perturbation pyramid.
         max_batch: most masked clips per model call (None: fit the free memory).
         seed: seeds the call's random numbers (the tie-break of the area ranking).
+        autocast: ``"bf16"`` or ``"fp16"`` runs the model's forward pass in that precision on CUDA
+            (``torch.autocast``); the masks, losses and optimiser stay in float32. None: float32.
     """
 
     method: str = "fep"
@@ -137,6 +143,7 @@ class ExplanationSettings:
     max_blur: float = 20.0
     max_batch: int | None = None
     seed: int = 0
+    autocast: str | None = None
 
     def __post_init__(self) -> None:
         self._check_choices()
@@ -163,6 +170,8 @@ class ExplanationSettings:
         check_choice("where", self.lowpass_at, (LOWPASS_AT_GRADIENT, LOWPASS_AT_UPDATE, LOWPASS_AT_PARAMETRIZATION))
         if self.modulate is not None:
             check_choice("modulate", self.modulate, (MODULATE_REWARD, MODULATE_ENERGY))
+        if self.autocast is not None:
+            check_choice("autocast", self.autocast, tuple(AUTOCAST_DTYPES))
         if not (self.schedule is None or self.schedule == SCHEDULE_LINEAR or callable(self.schedule)):
             raise FepValueError(
                 f"Unknown schedule {self.schedule!r}; pass None, 'linear' or a function (iteration, iterations) -> "

@@ -93,7 +93,9 @@ def browser_path(pytestconfig) -> str:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """Say at the end of every run whether the browser tests ran, and with which browser."""
+    """Say at the end of every run whether the browser tests ran, and with which browser (and the GPU ones)."""
+    if config.stash.get(CUDA_NOTE, None):
+        terminalreporter.write_line(config.stash[CUDA_NOTE])
     outcomes = {}
     for outcome in ("passed", "failed", "error", "skipped"):
         count = sum("browser" in report.keywords for report in terminalreporter.stats.get(outcome, []))
@@ -109,3 +111,19 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_line(
         f"browser tests (JupyterLab in headless Chromium) {ran}{where}: {counts}" + (f"; {note}" if note else "")
     )
+
+
+# ---- CUDA: the tests marked cuda run wherever a GPU is present and are left out (not skipped) elsewhere ----
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    gpu = [item for item in items if "cuda" in item.keywords]
+    if gpu:
+        config.hook.pytest_deselected(items=gpu)
+        items[:] = [item for item in items if "cuda" not in item.keywords]
+        config.stash[CUDA_NOTE] = f"{len(gpu)} cuda tests left out: no CUDA GPU here (benchmarks/device_check.sh)"
+
+
+CUDA_NOTE = pytest.StashKey[str]()
