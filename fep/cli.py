@@ -132,6 +132,7 @@ def _explain_and_write(
             temporal_cutoff=args.temporal_cutoff,
             spatial_cutoff=args.spatial_cutoff,
             max_batch=args.max_batch,
+            autocast=getattr(args, "autocast", None),
             progress=True,
         )
         results[method] = result
@@ -243,11 +244,12 @@ def cmd_explain(args) -> int:
 
     if not Path(args.video).is_file():
         raise FepFileNotFoundError(f"No video file at {args.video}; check the path.")
+    device = _device(args.device)
     with output_folder(args.out, args.force) as staging:
-        model = load_model(args.model, weights=args.weights or "default", download=not args.offline)
+        model = load_model(args.model, weights=args.weights or "default", device=device, download=not args.offline)
         names = categories(args.model)
         clip = load_video(args.video, num_frames=args.frames)
-        video = preprocess(clip.frames, args.model, size=args.size)
+        video = preprocess(clip.frames, args.model, size=args.size).to(device)
         check_input_size(args.model, *video.shape[-3:])
         logits, predicted = _predict(model, video, names)
         target = resolve_target(args.target, names, logits.shape[1], predicted=predicted["index"])
@@ -262,6 +264,18 @@ def cmd_explain(args) -> int:
         summary = _explain_and_write(model, video, display, target, names[target], (args.method,), args, staging, extra)
     _report(summary, args.out)
     return 0
+
+
+def _device(name: str) -> torch.device:
+    """``auto``: the GPU when CUDA has one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise FepValueError(f"--device {name}: CUDA is not available here; use --device cpu (or auto).")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise FepValueError(f"Unknown --device {name!r}; use auto, cpu or cuda (cuda:1, ...).") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -323,6 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--target", default="auto", help="auto (predicted class), a class index or a class name")
     explain.add_argument("--frames", type=int, default=16, help="frames sampled uniformly from the video (default 16)")
     explain.add_argument("--size", type=int, default=None, help="input side in pixels (default: the model's own)")
+    explain.add_argument("--device", default="auto", help="auto (the GPU if CUDA has one), cpu or cuda")
+    explain.add_argument(
+        "--autocast", choices=("bf16", "fp16"), default=None, help="run the model in bf16/fp16 on a GPU (default: off)"
+    )
     common(explain, "auto", "results/explain")
     debug(explain)
     explain.set_defaults(func=cmd_explain)

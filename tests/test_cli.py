@@ -120,3 +120,12 @@ def test_an_internal_error_is_a_bug_exit_1_with_its_traceback(tmp_path, capsys, 
     assert "Traceback (most recent call last)" in err and "an internal invariant failed" in err
     assert "internal error" in err.splitlines()[-1]
     assert not out.exists() and list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_auto_iterations_are_reported_and_device_is_checked(tmp_path, capsys):
+    out = tmp_path / "auto"
+    assert main(["explain", str(SAMPLE), "--model", "toy", "--areas", "0.1", "--device", "cpu", "--out", str(out)]) == 0
+    fep = json.loads((out / "summary.json").read_text())["methods"]["fep"]
+    assert fep["iterations"] == "auto" and fep["stop_reason"] == ["converged"] and fep["iterations_used"][0] < 100
+    assert main(["explain", str(SAMPLE), "--model", "toy", "--device", "tpu", "--out", str(tmp_path / "x")]) == 2
+    assert "Unknown --device 'tpu'" in capsys.readouterr().err
