@@ -49,4 +49,5 @@ bench: setup $(BENCH_STAMP)
 	$(PY) benchmarks/bench_torchray.py
 	$(PY) benchmarks/bench_convergence.py
 	$(PY) benchmarks/bench_widgets.py
+	$(PY) benchmarks/bench_auto.py
 	$(PY) benchmarks/summarize.py

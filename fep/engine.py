@@ -175,8 +175,9 @@ def optimise_masks(
     leaf, chunks = site.leaf(base), problem.chunks
     stopping = Stopping(settings.areas, problem.grid[0], settings.auto, base.device)
     optimizer = _optimizer(settings, leaf)
-    # Preallocated so recording a step is one copy, with no host sync and no growing lists.
-    history = {key: base.new_zeros(settings.max_iterations, *problem.grid[:2]) for key in HISTORY_KEYS}
+    # Preallocated so recording a step is one copy, with no host sync and no growing lists; NaN where a
+    # mask has stopped.
+    history = {key: base.new_full((settings.max_iterations, *problem.grid[:2]), float("nan")) for key in HISTORY_KEYS}
     shown = base.new_empty(*problem.grid[:3], *problem.size) if callback is not None else None
     bar = tqdm(range(settings.max_iterations), desc=settings.method, disable=not progress, leave=False)
     for i in bar:
@@ -197,8 +198,7 @@ def optimise_masks(
         _step(site, optimizer, leaf, site.combine(grads, response), response, ~stopping.active)
         last = i == settings.max_iterations - 1 or not chunks
         if progress and (i % 10 == 0 or last):
-            ran = stopping.used > i  # the masks optimised at this iteration
-            bar.set_postfix(energy=f"{history['energy'][i][ran].mean().item():.3f}", active=int(stopping.active.sum()))
+            bar.set_postfix(energy=f"{history['energy'][i].nanmean().item():.3f}", active=int(stopping.active.sum()))
         if callback is not None and (i % callback_every == 0 or last):
             callback(i, shown, {key: value[: i + 1] for key, value in history.items()})
         if not chunks:
@@ -318,10 +318,9 @@ def _active_chunks(active: torch.Tensor, pairs_per_call: int) -> list[Part]:
 
 
 def _stopped_history(history: dict, stopping: Stopping) -> dict:
-    """The history up to the last iteration run, NaN where a mask had already stopped."""
+    """The history up to the last iteration run (NaN where a mask had already stopped)."""
     last = int(stopping.used.max())
-    ran = torch.arange(last, device=stopping.used.device)[:, None, None] < stopping.used[None]
-    return {key: value[:last].masked_fill(~ran, float("nan")) for key, value in history.items()}
+    return {key: value[:last] for key, value in history.items()}
 
 
 def _optimizer(settings: ExplanationSettings, leaf: torch.Tensor) -> torch.optim.Optimizer:

@@ -89,7 +89,7 @@ def extremal_perturbation(
         progress: show a tqdm progress bar with the energy.
         callback: ``callback(iteration, masks, history)`` every ``callback_every`` iterations, with
             ``masks`` ``(N, A, T, H, W)`` detached and ``history`` a dict of detached tensors
-            ``(iterations so far, N, A)`` (views: copy them to keep them).
+            ``(iterations so far, N, A)``, NaN for masks that have stopped (views: copy them to keep them).
         callback_every: how often to call ``callback``.
 
     Returns:

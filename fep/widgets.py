@@ -334,7 +334,7 @@ class LiveView:
     def callback(self, iteration: int, masks: torch.Tensor, history: dict) -> None:
         """Redraw masks (clip 0, every area) and the mean energy so far."""
         masks = masks[0]
-        energy = history["energy"].float().mean(dim=(1, 2)).cpu().numpy()
+        energy = history["energy"].float().flatten(1).nanmean(dim=1).cpu().numpy()  # NaN: masks that stopped
         fig = figure(figsize=(2.2 * len(self.frames) + 3, 2.2 * masks.shape[0]))
         grid = fig.add_gridspec(masks.shape[0], len(self.frames) + 2)
         for a in range(masks.shape[0]):
