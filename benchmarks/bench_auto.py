@@ -79,13 +79,19 @@ def masks_of(model, clips, method: str, options: dict) -> tuple[list[dict], floa
     return rows, seconds
 
 
-def table(count: int) -> dict:
+def table(count: int, previous: dict | None) -> dict:
+    """Every run on ``count`` clips; ``fixed-100`` is taken from ``previous`` (an earlier auto.json on the
+    same clips) when given: an integer count is pinned bit for bit by tests/test_engine_golden.py."""
     model = load_model("toy")
     clips = synthetic_clips(count)
     out = {}
     for method in ("fep", "ep3d"):
         runs = {}
         for name, options in RUNS.items():
+            if name == "fixed-100" and previous is not None:
+                runs[name] = {k: previous[method][name][k] for k in ("rows", "seconds")}
+                print(f"{method:5s} {name:10s} reused from the previous auto.json")
+                continue
             rows, seconds = masks_of(model, clips, method, options)
             runs[name] = {"rows": rows, "seconds": seconds}
             mean_iterations = statistics.fmean(r["iterations"] for r in rows)
@@ -151,6 +157,16 @@ def markdown(result: dict) -> str:
                     cells.append(cell)
                 lines.append(f"| {method} | {name} | {run['seconds']:.0f} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += [
+        "How the defaults were chosen. The stopping constants (`fep/stopping.py`) were tuned on 12 other "
+        "held-out clips (seeds 400000-400011) from full trajectories, then checked here. A first warm start "
+        "was binary (1 on the top-a cells, 0 elsewhere): on these 64 clips it stopped F-EP at 13 iterations but "
+        "lost ground-truth AP (0.662, Δ -0.028 ± 0.015; mass in GT Δ -0.010 ± 0.010; kept probability Δ -0.001 ± "
+        "0.001), because the voxels outside the top a started tied at 0. The graded start measured above replaced "
+        "it. `fixed-100` rows may be reused from the previous run (`--reuse-fixed`): an integer iteration count "
+        "is pinned bit for bit by `tests/test_engine_golden.py`.",
+        "",
+    ]
     if "cli" in result:
         c = result["cli"]
         lines += [
@@ -170,12 +186,18 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="only the 64-clip table")
     parser.add_argument("--cli", action="store_true", help="only the fep explain side-by-side")
     parser.add_argument("--clips", type=int, default=64)
+    parser.add_argument("--reuse-fixed", action="store_true", help="take fixed-100 from the last auto.json")
     args = parser.parse_args()
     both = not (args.table or args.cli)
     torch.set_num_threads(2)
     result = {"machine": machine(), "clips": args.clips}
+    previous = None
+    if args.reuse_fixed and (RESULTS / "auto.json").exists():
+        old = json.loads((RESULTS / "auto.json").read_text())
+        previous = old.get("table") if old.get("clips") == args.clips else None
+        result["fixed_100_from"] = old["machine"] if previous else None
     if args.table or both:
-        result["table"] = table(args.clips)
+        result["table"] = table(args.clips, previous)
     if args.cli or both:
         result["cli"] = cli_side_by_side()
     write_result("auto", result)
