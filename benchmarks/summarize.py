@@ -110,6 +110,12 @@ def main() -> None:
     explain, convergence = _load("explain_overhead"), _load("convergence")
     torchray, memory = _load("torchray"), _load("memory")
     lines = ["# Benchmark summary", "", "Written by `python benchmarks/summarize.py` from the JSON files beside it."]
+    lines += [
+        "",
+        "> P2 and P3 were measured while TorchRay's horizontal-flip jitter was on by default (it is off since "
+        "issue #16: a mirrored \"moves left\" clip is \"moves right\"); their EP quality numbers are rerun with "
+        "the current defaults by a later issue. P1, P4 and P6 do not depend on it; P5 ran without it.",
+    ]
     lines.append("")
     first = next((d for d in (explain, convergence, torchray, memory) if d), None)
     if first:
