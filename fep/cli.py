@@ -360,6 +360,15 @@ def _experiments_parser(sub, debug) -> None:
     exp.add_argument("--ablation", action="store_true", help="add the F-EP cutoff and filter ablation")
     exp.add_argument("--design", action="store_true", help="add the F-EP design-choice study")
     exp.add_argument("--small-actor", action="store_true", help="use held-out clips with a 14 px actor")
+    exp.add_argument(
+        "--family", action="append", default=None,
+        help="task family: motion, brief, lookalike, small, scene, or all (repeatable; --clips per family)",
+    )  # fmt: skip
+    exp.add_argument("--device", default="cpu", help="cpu (default) or cuda: where the model runs")
+    exp.add_argument(
+        "--sanity", action="store_true",
+        help="also explain with the model re-initialised: the randomisation check column (twice the work)",
+    )  # fmt: skip
     exp.add_argument("--videos", type=Path, help="folder of real videos instead of synthetic clips")
     exp.add_argument("--model", default="toy", help="model name (default toy); with --videos a Kinetics model")
     exp.add_argument("--weights", help="checkpoint path for --model")
@@ -383,19 +392,30 @@ def cmd_experiments(args) -> int:
     count = args.clips if args.clips is not None else (4 if args.fast else 64)
     if count < 1:
         raise FepValueError(f"--clips must be at least 1, got {count}.")
-    model = load_model(args.model, weights=args.weights or "default", download=not args.offline)
+    model = load_model(
+        args.model, weights=args.weights or "default", device=_device(args.device), download=not args.offline
+    )
     if args.videos is not None:
         clips = E.video_clips(args.videos, model, args.model)
+    elif args.family:
+        from fep.synthetic import FAMILY_NAMES
+
+        families = list(FAMILY_NAMES) if "all" in args.family else args.family
+        for family in families:
+            if family not in FAMILY_NAMES:
+                raise FepValueError(f"Unknown family {family!r}; choose from {', '.join(FAMILY_NAMES)} or all.")
+        clips = E.family_clips(count, families)
     elif args.small_actor:
         clips = E.small_actor_clips(count)
     else:
         clips = count
-    rows = E.run_experiments(args.out, methods, clips, model=model, model_name=args.model, fast=args.fast)
+    rows = E.run_experiments(
+        args.out, methods, clips, model=model, model_name=args.model, fast=args.fast, sanity=args.sanity
+    )
     if rows is not None:
         print((args.out / "summary.md").read_text())
-        for name in ("table.csv", "summary.md", "summary.json", "metrics.png", "pareto.png"):
-            if (args.out / name).exists():
-                print(args.out / name)
+        for path in sorted(p for p in args.out.iterdir() if p.suffix in (".csv", ".md", ".json", ".png")):
+            print(path)
     return 0
 
 

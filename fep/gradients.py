@@ -227,6 +227,8 @@ def default_cam_layer(model: torch.nn.Module) -> tuple[torch.nn.Module, bool]:
     (channels-last); the toy model: ``features``; otherwise the last ``Conv3d``.
     """
     name = type(model).__name__
+    if name == "SyntheticVideoNet":  # a torchvision network trained on the synthetic task (fep.models)
+        return default_cam_layer(model.net)
     if name == "VideoResNet":
         return model.layer4, False
     if name == "SwinTransformer3d":

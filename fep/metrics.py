@@ -16,10 +16,23 @@ Faithfulness and ground truth
     - :func:`pointing_game`: peak (plateau centre) inside the box enlarged by a tolerance, per
       evidence frame and per clip;
     - :func:`ground_truth_ap`: average precision of the saliency as a detector of actor voxels;
-    - :func:`mass_in_ground_truth`: share of the saliency inside the (dilated) actor mask.
+    - :func:`mass_in_ground_truth`: share of the saliency inside the (dilated) actor mask;
+    - :func:`temporal_localisation`: share of the saliency inside the evidence frames (in time).
+
+Faithfulness and plausibility are different things: deletion/insertion and the randomisation check
+measure whether an explanation reflects the *model*; pointing game, ground-truth AP, mass in ground truth
+and temporal localisation measure whether it agrees with the *ground truth* of the task.
+
+Sanity
+    - :func:`rank_correlation`: Spearman's correlation of two saliency volumes (ties averaged); with the
+      explanation of the trained model and of the same architecture re-initialised it is the
+      model-randomisation check of Adebayo et al. (NeurIPS 2018): lower means the method explains the
+      model, 1 means it ignores it.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -239,13 +252,64 @@ def mass_in_ground_truth(saliency, actor_mask, tolerance: int = 7) -> float:
     return float(s[dilate(actor_mask, tolerance)].sum()) / total
 
 
-def auc(scores) -> float:
-    """Trapezoid area under a curve sampled at N evenly spaced points of [0, 1]:
-    :math:`(\\sum_i a_i - a_0/2 - a_{N-1}/2) / (N - 1)`."""
+def temporal_localisation(saliency, evidence) -> float:
+    """Share of the saliency mass (absolute values) inside the evidence frames ``(T,)`` bool: 1 when all
+    of it lies in the frames that show the class, the evidence's share of frames for a flat map."""
+    s = _volume(saliency).abs()
+    evidence = torch.as_tensor(evidence, dtype=torch.bool, device=s.device)
+    if evidence.shape != s.shape[-3:-2]:
+        raise FepValueError(f"evidence must be (T,) with T = {s.shape[-3]}, got {tuple(evidence.shape)}.")
+    total = float(s.sum())
+    return float(s[evidence].sum()) / total if total > 0 else 0.0
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="stable")
+    _, inverse, counts = np.unique(values[order], return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    ranks = np.empty(len(values))
+    ranks[order] = ((ends - counts + ends - 1) / 2)[inverse]  # ties share their mean rank
+    return ranks
+
+
+def rank_correlation(a, b) -> float:
+    """Spearman's rank correlation of two saliency volumes of the same shape (ties get average ranks;
+    0 when either is constant). The model-randomisation check compares a method's explanation of the
+    trained model with its explanation of the same architecture re-initialised."""
+    x = np.asarray(_volume(a).detach().cpu(), dtype=np.float64).ravel()
+    y = np.asarray(_volume(b).detach().cpu(), dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise FepValueError(f"rank_correlation needs volumes of one shape, got {x.shape} and {y.shape}.")
+    rx, ry = _average_ranks(x) - (len(x) - 1) / 2, _average_ranks(y) - (len(y) - 1) / 2
+    norm = math.sqrt(float((rx * rx).sum()) * float((ry * ry).sum()))
+    return float((rx * ry).sum() / norm) if norm > 0 else 0.0
+
+
+def auc(scores, x=None) -> float:
+    """Trapezoid area under a curve: sampled at N evenly spaced points of [0, 1] (default),
+    :math:`(\\sum_i a_i - a_0/2 - a_{N-1}/2) / (N - 1)`, or at the points ``x`` (normalised to [0, 1])."""
     a = torch.as_tensor(scores, dtype=torch.float64).flatten()
     if a.numel() < 2:
         raise FepValueError("auc needs at least two points.")
-    return float((a.sum() - a[0] / 2 - a[-1] / 2) / (a.numel() - 1))
+    if x is None:
+        return float((a.sum() - a[0] / 2 - a[-1] / 2) / (a.numel() - 1))
+    x = torch.as_tensor(x, dtype=torch.float64).flatten()
+    x = (x - x[0]) / (x[-1] - x[0])
+    return float(((a[1:] + a[:-1]) / 2 * (x[1:] - x[:-1])).sum())
+
+
+SCHEDULE_LOG, SCHEDULE_LINEAR = "log", "linear"
+FIRST_LOG_STEP = 0.0025  # the log schedule's first step removes 0.25 % of the voxels
+
+
+def removal_fractions(steps: int, schedule: str = SCHEDULE_LOG) -> list[float]:
+    """The shares of voxels removed (or revealed) along a deletion/insertion curve: ``steps + 1`` points
+    from 0 to 1, evenly spaced (``"linear"``) or log-spaced from 0.25 % (``"log"``: the first steps are
+    where a model's probability collapses, and a 1/steps first step cannot resolve them)."""
+    if schedule == SCHEDULE_LINEAR:
+        return [k / steps for k in range(steps + 1)]
+    ratio = (1 / FIRST_LOG_STEP) ** (1 / max(1, steps - 1))
+    return [0.0] + [FIRST_LOG_STEP * ratio**k for k in range(steps)]
 
 
 @torch.no_grad()
@@ -259,13 +323,17 @@ def deletion_insertion(
     steps: int = 16,
     perturbation: str = "blur",
     batch_size: int = 8,
+    schedule: str = SCHEDULE_LOG,
 ) -> dict:
     """RISE-style deletion or insertion curve over voxels, and its AUC.
 
     Voxels are ranked by saliency (descending; ties in a fixed random order). Deletion replaces the top
-    ``k/steps`` share of voxels (all channels) by the perturbed clip, for ``k = 0..steps``; insertion
-    starts from the perturbed clip and puts the top voxels back. The score is the target's softmax
-    probability. A faithful saliency gives a low deletion AUC and a high insertion AUC.
+    share of voxels (all channels) by the perturbed clip, at the shares of :func:`removal_fractions`;
+    insertion starts from the perturbed clip and puts the top voxels back. The score is the target's
+    softmax probability. A faithful saliency gives a low deletion AUC and a high insertion AUC. With the
+    ``"log"`` schedule (default) the AUC is taken over log-spaced shares (each step counts the same),
+    so what happens in the first percent of voxels weighs as much as the rest; ``"linear"`` is RISE's
+    original schedule and AUC.
 
     Args:
         model: classifier; ``video`` ``(1, C, T, H, W)`` as it expects; ``target`` the class.
@@ -274,14 +342,16 @@ def deletion_insertion(
         steps: curve has ``steps + 1`` points.
         perturbation: ``"blur"`` (each frame blurred with sigma 20) or ``"fade"`` (zeros).
         batch_size: clips per model call.
+        schedule: ``"log"`` (first step 0.25 % of the voxels) or ``"linear"`` (steps of 1/steps).
 
     Returns:
-        ``{"scores": list of steps + 1 probabilities, "auc": float}``.
+        ``{"fractions": shares, "scores": probabilities, "auc": float}``, ``steps + 1`` points each.
     """
     from fep._checks import check_choice
     from fep.perturbation import blur_frames
 
     check_choice("mode", mode, ("deletion", "insertion"))
+    check_choice("schedule", schedule, (SCHEDULE_LOG, SCHEDULE_LINEAR))
     check_choice("perturbation", perturbation, ("blur", "fade"))
     if video.ndim != 5 or video.shape[0] != 1:
         raise FepValueError(f"deletion_insertion takes one clip (1, C, T, H, W), got {tuple(video.shape)}.")
@@ -295,7 +365,8 @@ def deletion_insertion(
     rank = rank.reshape(video.shape[2:]).to(video.device)
     perturbed = torch.zeros_like(video) if perturbation == "fade" else blur_frames(video, 20.0)
     start, end = (video, perturbed) if mode == "deletion" else (perturbed, video)
-    counts = [round(k * n / steps) for k in range(steps + 1)]
+    fractions = removal_fractions(steps, schedule)
+    counts = [round(f * n) for f in fractions]
     probs = []
     with frozen_model(model):  # eval mode (no dropout, BatchNorm statistics untouched), restored after
         for i in range(0, len(counts), batch_size):
@@ -304,7 +375,9 @@ def deletion_insertion(
             clips = torch.where(switched, end, start)
             probs.append(model(clips).softmax(1)[:, target].double().cpu())
     scores = torch.cat(probs)
-    return {"scores": scores.tolist(), "auc": auc(scores)}
+    if schedule == SCHEDULE_LINEAR:
+        return {"fractions": fractions, "scores": scores.tolist(), "auc": auc(scores)}
+    return {"fractions": fractions, "scores": scores.tolist(), "auc": auc(scores[1:])}  # log-spaced: evenly weighted
 
 
 def _voxel_order(scores: torch.Tensor) -> torch.Tensor:
@@ -386,4 +459,9 @@ __all__ += [
     "mass_in_ground_truth",
     "auc",
     "deletion_insertion",
+    "removal_fractions",
+    "SCHEDULE_LOG",
+    "SCHEDULE_LINEAR",
+    "temporal_localisation",
+    "rank_correlation",
 ]

@@ -42,6 +42,9 @@ __all__ = [
     "MODEL_NAMES",
     "DATA_DIR",
     "ToyVideoNet",
+    "SyntheticVideoNet",
+    "SYNTHETIC_ARCHITECTURES",
+    "SYNTHETIC_MODELS",
     "WeightsNotFoundError",
     "CheckpointError",
     "load_model",
@@ -59,7 +62,10 @@ TOY = "toy"
 TORCHVISION_MODELS = (
     "r3d_18", "mc3_18", "r2plus1d_18", "s3d", "mvit_v1_b", "mvit_v2_s", "swin3d_t", "swin3d_s", "swin3d_b",
 )  # fmt: skip
-MODEL_NAMES = (TOY,) + TORCHVISION_MODELS
+# torchvision architectures trained from scratch on the synthetic task (fep.train): "<arch>_synthetic".
+SYNTHETIC_ARCHITECTURES = ("mc3_18", "r2plus1d_18", "r3d_18")
+SYNTHETIC_MODELS = tuple(f"{arch}_synthetic" for arch in SYNTHETIC_ARCHITECTURES)
+MODEL_NAMES = (TOY,) + TORCHVISION_MODELS + SYNTHETIC_MODELS
 DATA_DIR = Path(os.environ.get("FEP_DATA", Path(__file__).resolve().parent.parent / "data"))
 # Seconds to wait for the server to connect and for each read: an offline machine answers in seconds.
 DOWNLOAD_TIMEOUT = 10.0
@@ -113,6 +119,33 @@ class ToyVideoNet(nn.Module):
         return self.head(self.features(x - 0.45).mean(dim=(2, 3, 4)))
 
 
+class SyntheticVideoNet(nn.Module):
+    """A torchvision video architecture with 4 outputs for the synthetic task, trained from scratch.
+
+    Input ``(N, 3, T, H, W)`` RGB in [0, 1], like :class:`ToyVideoNet`; the network normalises it with
+    Kinetics' mean and std itself. ``net`` is the torchvision model (``net.layer4`` for Grad-CAM-3D).
+    """
+
+    classes = CLASSES
+    mean = (0.43216, 0.394666, 0.37645)
+    std = (0.22803, 0.22145, 0.216989)
+
+    def __init__(self, architecture: str = "mc3_18", num_classes: int = len(CLASSES)) -> None:
+        import torchvision
+
+        super().__init__()
+        if architecture not in SYNTHETIC_ARCHITECTURES:
+            choices = ", ".join(SYNTHETIC_ARCHITECTURES)
+            raise FepValueError(f"Unknown architecture {architecture!r}; choose one of {choices}.")
+        self.architecture = architecture
+        self.net = torchvision.models.get_model(architecture, weights=None, num_classes=num_classes)
+        self.register_buffer("_mean", torch.tensor(self.mean).view(1, 3, 1, 1, 1), persistent=False)
+        self.register_buffer("_std", torch.tensor(self.std).view(1, 3, 1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self._mean) / self._std)
+
+
 def sha256_of(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -155,14 +188,28 @@ def _apply_state(model: nn.Module, state: dict, path: Path, name: str) -> None:
         ) from None
 
 
-def _toy_card() -> dict:
-    card = DATA_DIR / TOY_CARD
-    if not card.is_file():
-        raise WeightsNotFoundError(
-            f"The toy model card {card} is missing; restore data/ from the repository or retrain with "
-            "`python -m fep.train_toy`."
+def _shipped_files(name: str) -> tuple[Path, Path]:
+    """Weights and card in ``data/`` of a model trained on the synthetic task (fep.train)."""
+    if name == TOY:
+        return DATA_DIR / TOY_WEIGHTS, DATA_DIR / TOY_CARD
+    return DATA_DIR / f"{name}.pt", DATA_DIR / f"{name}_card.json"
+
+
+def _shipped_weights(name: str) -> Path:
+    """The shipped weights of ``name``, checked against the sha256 on its model card."""
+    path, card_path = _shipped_files(name)
+    retrain = f"python -m fep.train --model {'toy' if name == TOY else name.removesuffix('_synthetic')}"
+    for what, file in (("model card", card_path), ("weights", path)):
+        if not file.is_file():
+            raise WeightsNotFoundError(
+                f"The {name} {what} {file} is missing; restore data/ from the repository or retrain with `{retrain}`."
+            )
+    if sha256_of(path) != json.loads(card_path.read_text())["sha256"]:
+        raise CheckpointError(
+            f"{path} does not match the sha256 in {card_path.name}; the file is corrupted or was replaced — "
+            f"restore it from git or retrain with `{retrain}`."
         )
-    return json.loads(card.read_text())
+    return path
 
 
 def _torchvision_weights(name: str):
@@ -301,30 +348,18 @@ def load_model(
             download's hash included), or does not fit the architecture.
     """
     _check_name(name)
-    if name == TOY:
+    if name == TOY or name in SYNTHETIC_MODELS:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)  # weights=None gives the same random model every time
-            model: nn.Module = ToyVideoNet()
+            model: nn.Module = ToyVideoNet() if name == TOY else SyntheticVideoNet(name.removesuffix("_synthetic"))
     else:
         import torchvision
 
         model = torchvision.models.get_model(name, weights=None)
     if weights is not None:
         if isinstance(weights, str) and weights == "default":
-            if name == TOY:
-                path = DATA_DIR / TOY_WEIGHTS
-                card = _toy_card()
-                if not path.is_file():
-                    raise WeightsNotFoundError(
-                        f"The toy model weights {path} are missing; retrain with `python -m fep.train_toy`."
-                    )
-                if sha256_of(path) != card["sha256"]:
-                    raise CheckpointError(
-                        f"{path} does not match the sha256 in {TOY_CARD}; the file is corrupted or was "
-                        "replaced — restore it from git or retrain with `python -m fep.train_toy`."
-                    )
-            else:
-                path = _kinetics_checkpoint(name, download, progress)
+            path = _shipped_weights(name) if name == TOY or name in SYNTHETIC_MODELS else None
+            path = path or _kinetics_checkpoint(name, download, progress)
         else:
             path = Path(weights)
         _apply_state(model, _load_state(path), path, name)
@@ -334,7 +369,7 @@ def load_model(
 def categories(name: str) -> list[str]:
     """Class names of a model's outputs (the toy task's classes, or Kinetics-400's)."""
     _check_name(name)
-    if name == TOY:
+    if name == TOY or name in SYNTHETIC_MODELS:
         return list(CLASSES)
     return list(_torchvision_weights(name).meta["categories"])
 
@@ -413,7 +448,7 @@ def preprocess(video: torch.Tensor, name: str, size: int | None = None) -> torch
         shape = tuple(video.shape) if isinstance(video, torch.Tensor) else type(video).__name__
         raise FepValueError(f"preprocess expects RGB frames (3, T, H, W) or (N, 3, T, H, W), got {shape}.")
     batch = video if video.ndim == 5 else video[None]
-    if name == TOY:
+    if name == TOY or name in SYNTHETIC_MODELS:
         side = size or 112
         n, c, t, h, w = batch.shape
         if (h, w) == (side, side):

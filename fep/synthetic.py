@@ -23,7 +23,9 @@ Examples::
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
+from functools import cache
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +33,17 @@ from torch.utils.data import Dataset
 
 from fep.errors import FepIndexError, FepValueError
 
-__all__ = ["CLASSES", "SyntheticConfig", "SyntheticClip", "generate_clip", "SyntheticVideos", "HELD_OUT"]
+__all__ = [
+    "CLASSES",
+    "SyntheticConfig",
+    "SyntheticClip",
+    "generate_clip",
+    "SyntheticVideos",
+    "HELD_OUT",
+    "FAMILIES",
+    "FAMILY_NAMES",
+    "PHOTOS",
+]
 
 CLASSES = ("moves right", "moves left", "moves down", "moves up")
 _DIRECTIONS = torch.tensor([[0.0, 1.0], [0.0, -1.0], [1.0, 0.0], [-1.0, 0.0]])  # (dy, dx) per class
@@ -52,6 +64,14 @@ class SyntheticConfig:
         texture: contrast of the static background texture.
         window_prob: probability that a clip has an evidence window.
         window_min: minimum number of moving frames in a window.
+        window_max: maximum number of moving frames in a window (None: every frame).
+        actor_size_max: draw the actor's diameter per clip in ``[actor_size, actor_size_max]`` (None: fixed).
+        lookalike: distractors look exactly like the actor (same disc, bar and colour, same size).
+        distractor_motion: ``"walk"`` (a smooth random walk) or ``"jitter"`` (a new random velocity every
+            frame: never a straight line, so only the actor moves coherently).
+        background: ``"texture"`` (a smooth random texture) or ``"photo"`` (a real photograph from
+            scikit-image's data, :data:`PHOTOS`, seen through a slowly panning camera).
+        pan_speed: pixels per frame of the camera pan over a photo (global motion that is not the class).
     """
 
     frames: int = 16
@@ -65,6 +85,12 @@ class SyntheticConfig:
     texture: float = 0.15
     window_prob: float = 0.5
     window_min: int = 6
+    window_max: int | None = None
+    actor_size_max: int | None = None
+    lookalike: bool = False
+    distractor_motion: str = "walk"
+    background: str = "texture"
+    pan_speed: float = 1.0
 
     def __post_init__(self) -> None:
         if self.frames < 2 or self.size < 16:
@@ -73,11 +99,24 @@ class SyntheticConfig:
             raise FepValueError(f"actor_size must be between 4 and size/2 = {self.size // 2}, got {self.actor_size}.")
         if not 2 <= self.window_min <= self.frames:
             raise FepValueError(f"window_min must be between 2 and frames = {self.frames}, got {self.window_min}.")
+        if self.window_max is not None and not self.window_min <= self.window_max <= self.frames:
+            raise FepValueError(
+                f"window_max must be between window_min = {self.window_min} and frames = {self.frames}, "
+                f"got {self.window_max}."
+            )
+        if self.actor_size_max is not None and not self.actor_size <= self.actor_size_max <= self.size // 2:
+            raise FepValueError(
+                f"actor_size_max must be between actor_size = {self.actor_size} and size/2, got {self.actor_size_max}."
+            )
+        if self.distractor_motion not in ("walk", "jitter"):
+            raise FepValueError(f"distractor_motion must be 'walk' or 'jitter', got {self.distractor_motion!r}.")
+        if self.background not in ("texture", "photo"):
+            raise FepValueError(f"background must be 'texture' or 'photo', got {self.background!r}.")
         lo, hi = self.actor_speed
         if not 0 < lo <= hi:
             raise FepValueError(f"actor_speed must be (min, max) with 0 < min <= max, got {self.actor_speed}.")
         travel = hi * (self.frames - 1)
-        if travel > self.size - self.actor_size:
+        if travel > self.size - (self.actor_size_max or self.actor_size):
             raise FepValueError(
                 f"An actor at {hi} px/frame for {self.frames} frames travels {travel:.0f} px, more than the "
                 f"{self.size - self.actor_size} px the frame allows; lower actor_speed or actor_size."
@@ -86,6 +125,23 @@ class SyntheticConfig:
 
 # Held-out variant for experiments: a parameter set the toy model was not trained on.
 HELD_OUT = SyntheticConfig(actor_speed=(2.5, 3.5), distractors=4, distractor_speed=4.0, noise=0.04)
+
+# The task families of the benchmark (issue #19): each tests something another cannot.
+FAMILIES: dict[str, SyntheticConfig] = {
+    # today's task: an actor moving in a straight line, sometimes only during a window of 6+ frames
+    "motion": SyntheticConfig(),
+    # the actor moves during 2-4 frames only and stands still otherwise: the class is visible only there
+    "brief": SyntheticConfig(window_prob=1.0, window_min=2, window_max=4, actor_speed=(3.0, 4.0)),
+    # distractors identical to the actor, moving erratically: only the straight motion tells the class
+    "lookalike": SyntheticConfig(lookalike=True, distractors=3, distractor_motion="jitter", distractor_speed=3.0),
+    # a small, slow actor: 12-16 px (1-2 % of the frame)
+    "small": SyntheticConfig(actor_size=12, actor_size_max=16, actor_speed=(1.5, 2.0), distractor_size=10),
+    # real photographs behind, with a slow camera pan
+    "scene": SyntheticConfig(background="photo", pan_speed=1.0, texture=0.0),
+}
+FAMILY_NAMES = tuple(FAMILIES)
+# scikit-image's bundled photographs used as backgrounds (licences: data/README.md).
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "grass", "gravel", "brick")
 
 
 @dataclass
@@ -120,15 +176,15 @@ def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
     return lo + (hi - lo) * torch.rand((), generator=gen).item()
 
 
-def _actor_path(gen: torch.Generator, config: SyntheticConfig, label: int):
+def _actor_path(gen: torch.Generator, config: SyntheticConfig, label: int, diameter: int):
     """The actor's top-left corner per frame ``(T, 2)``, its evidence window ``[start, stop)`` and speed.
 
     The actor moves during frames ``[start, stop)`` and holds still otherwise; its start is drawn so the
     whole path stays inside the frame.
     """
-    t_len, size, diameter = config.frames, config.size, config.actor_size
+    t_len, size = config.frames, config.size
     if torch.rand((), generator=gen).item() < config.window_prob:
-        length = int(torch.randint(config.window_min, t_len + 1, (), generator=gen))
+        length = int(torch.randint(config.window_min, (config.window_max or t_len) + 1, (), generator=gen))
         start = int(torch.randint(0, t_len - length + 1, (), generator=gen))
     else:
         length, start = t_len, 0
@@ -158,25 +214,81 @@ def _actor_pixels(top_left: torch.Tensor, size: int, diameter: int) -> tuple[tor
     return actor, actor & (dy.abs() <= radius / 5)
 
 
-def _distractor_pixels(gen: torch.Generator, config: SyntheticConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Squares on random walks, reflected at the borders: ``(T, H, W)`` (0 = none, k + 1 = distractor k)
-    and their colours ``(3, K)``."""
-    t_len, size, side = config.frames, config.size, config.distractor_size
+def _distractor_tracks(gen: torch.Generator, config: SyntheticConfig, side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-left corners ``(T, K, 2)`` of ``K`` distractors of side ``side``, reflected at the borders, and
+    their colours ``(3, K)``. ``"walk"``: the velocity drifts a little every frame; ``"jitter"``: it is
+    drawn anew every frame (no straight line)."""
+    t_len, size = config.frames, config.size
     pos = torch.rand(config.distractors, 2, generator=gen) * (size - side)
     vel = (torch.rand(config.distractors, 2, generator=gen) * 2 - 1) * config.distractor_speed
     turns = (torch.rand(t_len, config.distractors, 2, generator=gen) * 2 - 1) * config.distractor_speed * 0.5
     colours = torch.tensor([0.2, 0.75, 0.85])[:, None] + 0.1 * torch.rand(3, config.distractors, generator=gen)
-    pixels = torch.zeros(t_len, size, size, dtype=torch.long)
+    tracks = torch.empty(t_len, config.distractors, 2)
     for t in range(t_len):
-        for k in range(config.distractors):
-            y0, x0 = (int(round(v)) for v in pos[k].tolist())
-            pixels[t, y0 : y0 + side, x0 : x0 + side] = k + 1
-        vel = (vel + turns[t]).clamp(-config.distractor_speed, config.distractor_speed)
+        tracks[t] = pos
+        step = turns[t] * 2 if config.distractor_motion == "jitter" else vel + turns[t]
+        vel = step.clamp(-config.distractor_speed, config.distractor_speed)
         pos = pos + vel
         bounce = (pos < 0) | (pos > size - side)
         vel = torch.where(bounce, -vel, vel)
         pos = pos.clamp(0, size - side)
-    return pixels, colours
+    return tracks, colours
+
+
+def _paint_distractors(video, tracks, colours, config: SyntheticConfig, diameter: int, actor_colour) -> torch.Tensor:
+    """Squares of their own colour, or (``lookalike``) discs exactly like the actor, painted per frame."""
+    t_len, size = config.frames, config.size
+    if config.lookalike:
+        for k in range(tracks.shape[1]):
+            disc, bar = _actor_pixels(tracks[:, k], size, diameter)
+            video = torch.where(disc[None], actor_colour[:, None, None, None], video)
+            video = torch.where(bar[None], torch.tensor(0.1), video)
+        return video
+    side = config.distractor_size
+    pixels = torch.zeros(t_len, size, size, dtype=torch.long)  # 0 = none, k + 1 = distractor k
+    for t in range(t_len):
+        for k in range(tracks.shape[1]):
+            y0, x0 = (int(round(v)) for v in tracks[t, k].tolist())
+            pixels[t, y0 : y0 + side, x0 : x0 + side] = k + 1
+    for k in range(tracks.shape[1]):
+        where = pixels == k + 1
+        video.masked_scatter_(where[None].expand_as(video), colours[:, k, None].expand(3, int(where.sum())))
+    return video
+
+
+@cache
+def _photo_pixels(name: str) -> torch.Tensor:
+    """A scikit-image photograph as ``(3, H, W)`` float in [0, 1] (grayscale ones repeated to RGB)."""
+    from skimage import data
+
+    image = torch.from_numpy(getattr(data, name)()).float().div(255)
+    return image[None].expand(3, -1, -1).clone() if image.ndim == 2 else image.permute(2, 0, 1)[:3].contiguous()
+
+
+@cache
+def _scaled_photo(name: str, side: int) -> torch.Tensor:
+    """The photograph scaled so that its shorter side is ``side`` pixels."""
+    photo = _photo_pixels(name)
+    scale = side / min(photo.shape[1:])
+    return F.interpolate(photo[None], scale_factor=scale, mode="bilinear", antialias=True, align_corners=False)[0]
+
+
+def _photo_background(gen: torch.Generator, config: SyntheticConfig) -> torch.Tensor:
+    """``(3, T, H, W)``: a random photograph seen through a camera panning at ``pan_speed`` px/frame."""
+    t_len, size = config.frames, config.size
+    name = PHOTOS[int(torch.randint(len(PHOTOS), (), generator=gen))]
+    angle = 2 * math.pi * torch.rand((), generator=gen).item()
+    travel = config.pan_speed * (t_len - 1)
+    side = size + math.ceil(travel) + 2
+    photo = _scaled_photo(name, side)
+    room_y, room_x = photo.shape[1] - side, photo.shape[2] - side
+    y0 = int(torch.randint(room_y + 1, (), generator=gen)) + (0 if math.sin(angle) >= 0 else math.ceil(travel))
+    x0 = int(torch.randint(room_x + 1, (), generator=gen)) + (0 if math.cos(angle) >= 0 else math.ceil(travel))
+    frames = []
+    for t in range(t_len):
+        dy, dx = round(t * config.pan_speed * math.sin(angle)), round(t * config.pan_speed * math.cos(angle))
+        frames.append(photo[:, y0 + dy : y0 + dy + size, x0 + dx : x0 + dx + size])
+    return torch.stack(frames, dim=1).clamp(0, 1)
 
 
 def generate_clip(
@@ -206,19 +318,22 @@ def generate_clip(
     if not 0 <= label < len(CLASSES):
         raise FepValueError(f"label must be between 0 and {len(CLASSES) - 1}, got {label}.")
 
-    background = _texture(gen, size, config.texture)
-    top_left, start, stop, speed = _actor_path(gen, config, label)
+    if config.actor_size_max is not None:  # drawn only where sizes vary: other clips keep their seeds' pixels
+        diameter = int(torch.randint(config.actor_size, config.actor_size_max + 1, (), generator=gen))
+    if config.background == "photo":
+        background = _photo_background(gen, config)
+    else:
+        background = _texture(gen, size, config.texture)[:, None].expand(3, t_len, size, size)
+    top_left, start, stop, speed = _actor_path(gen, config, label, diameter)
     actor, bar = _actor_pixels(top_left, size, diameter)
-    distractor_pixels, colours = _distractor_pixels(gen, config)
+    tracks, colours = _distractor_tracks(gen, config, diameter if config.lookalike else config.distractor_size)
     noise = config.noise * torch.randn(3, t_len, size, size, generator=gen)
 
-    video = background[:, None].expand(3, t_len, size, size).clone()
+    video = background.clone()
+    actor_colour = torch.tensor([0.95, 0.85, 0.15])
     if render_distractors:
-        for k in range(config.distractors):
-            where = distractor_pixels == k + 1
-            video.masked_scatter_(where[None].expand_as(video), colours[:, k, None].expand(3, int(where.sum())))
+        video = _paint_distractors(video, tracks, colours, config, diameter, actor_colour)
     if render_actor:
-        actor_colour = torch.tensor([0.95, 0.85, 0.15])
         video = torch.where(actor[None], actor_colour[:, None, None, None], video)
         video = torch.where(bar[None], torch.tensor(0.1), video)
     video = (video + noise).clamp(0, 1)
@@ -236,6 +351,7 @@ def generate_clip(
         "class_name": CLASSES[label],
         "window": [start, stop],
         "speed": speed,
+        "actor_size": diameter,
         "render_actor": render_actor,
         "render_distractors": render_distractors,
     }

@@ -23,6 +23,7 @@ __all__ = [
     "moving_square_clip",
     "square_detector",
     "same_weights",
+    "clip_edges",
 ]
 
 
@@ -229,3 +230,13 @@ def window_clip(frames: int = 4, size: int = 64, top: int = 12, left: int = 4, w
     mirror_left = size - left - window  # where the window lands when the frames are flipped left-right
     video[0, :, :, top : top + window, mirror_left : mirror_left + window] = 0.6
     return video, inside
+
+
+def clip_edges(model: nn.Module, video: torch.Tensor, target: int | None = None) -> torch.Tensor:
+    """A "method" that ignores the model: spatial edge strength of the clip ``(N, T, H, W)``.
+
+    The model-randomisation check must score it 1 (the same map for any model).
+    """
+    edges = torch.zeros(video.shape[0], *video.shape[2:], dtype=video.dtype, device=video.device)
+    edges[..., 1:] = (video[..., 1:] - video[..., :-1]).abs().sum(1)
+    return edges

@@ -127,3 +127,73 @@ def test_method_specs_and_bad_input(tmp_path, capsys):
     assert "Unknown method" in capsys.readouterr().err
     assert main(["experiments", "--videos", str(tmp_path / "none"), "--out", str(tmp_path / "y")]) == 2
     assert "No folder of videos" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_family_with_the_deep_model_and_the_sanity_column(tmp_path):
+    # The documented command: `fep experiments --family brief --model mc3_18_synthetic --sanity`.
+    out = tmp_path / "brief"
+    args = ["experiments", "--fast", "--family", "brief", "--clips", "1", "--model", "mc3_18_synthetic"]
+    assert main([*args, "--sanity", "--methods", "gradient", "ep3d", "fep", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(_table(out).splitlines()))
+    assert {r["family"] for r in rows} == {"brief"} and len(rows) == 3
+    for row in rows:
+        assert 0 <= float(row["temporal_localisation"]) <= 1
+        assert -1 <= float(row["randomisation_rank_corr"]) < 0.99  # each of these depends on the model
+    summary = (out / "summary.md").read_text()
+    assert "### brief" in summary and "F-EP − 3D-EP" in summary and "randomisation_rank_corr" in summary
+    for name in ("metrics_brief.png", "pareto_brief.png", "curves_brief.png"):
+        assert (out / name).stat().st_size > 0
+    curve = json.loads(next((out / "items").glob("*__fep.json")).read_text())["deletion_curve"]
+    assert len(curve) == 9 and curve[0] >= curve[-1]  # 8 log-spaced steps after the intact clip
+
+
+def test_a_method_that_ignores_the_model_scores_randomisation_correlation_one(tmp_path, monkeypatch):
+    from types import MappingProxyType
+
+    import fep.experiments
+    import fep.methods
+    from fep.methods import GRADIENT, REGISTRY, Method
+
+    edges = Method("edges", "edges", GRADIENT, "fep.testing:clip_edges")
+    registry = MappingProxyType({**REGISTRY, "edges": edges})
+    monkeypatch.setattr(fep.methods, "REGISTRY", registry)
+    monkeypatch.setattr(fep.experiments, "REGISTRY", registry)
+    clips = fep.experiments.family_clips(1, ["motion", "lookalike"])
+    rows = run_experiments(tmp_path, ["edges", "gradient"], clips, fast=True, progress=False, sanity=True)
+    score = {(r["clip"], r["method"]): r["randomisation_rank_corr"] for r in rows}
+    for clip in clips:
+        assert score[(clip.id, "edges")] == pytest.approx(1.0)
+        assert score[(clip.id, "gradient")] < 0.9  # the toy model's gradient changes with its weights
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary["summary"]) == {"motion", "lookalike"}
+    assert summary["paired"] == {"motion": {}, "lookalike": {}}  # no F-EP in the run: nothing to pair
+
+
+def test_paired_differences_and_verdicts_from_hand_made_items(tmp_path):
+    from fep.experiments import merge
+
+    values = {"gradient": [0.9, 0.9, 0.9], "ep3d": [0.4, 0.5, 0.6], "fep": [0.5, 0.6, 0.7]}
+    deletion = {"gradient": [0.3, 0.5, 0.4], "ep3d": [0.2, 0.6, 0.4], "fep": [0.3, 0.5, 0.4]}
+    rho = {"gradient": 0.9, "ep3d": 0.1, "fep": -0.3}  # |rho| is compared: -0.3 shares more than 0.1
+    (tmp_path / "items").mkdir()
+    clips = ["brief_1", "brief_2", "brief_3"]
+    for method in values:
+        for i, clip in enumerate(clips):
+            row = {"clip": clip, "family": "brief", "method": method, "target": 0, "seconds": 1.0,
+                   "gt_ap": values[method][i], "deletion_auc": deletion[method][i],
+                   "randomisation_rank_corr": rho[method]}  # fmt: skip
+            (tmp_path / "items" / f"{clip}__{method}.json").write_text(json.dumps(row))
+    merge(tmp_path, clips, list(values))
+    paired = json.loads((tmp_path / "summary.json").read_text())["paired"]["brief"]
+    (d, ci) = paired["gt_ap"]["3D-EP"]["difference"]
+    assert d == pytest.approx(0.1) and ci == pytest.approx(0.0, abs=1e-12)  # +0.1 on every clip
+    best = paired["gt_ap"]["best"]
+    assert best["method"] == "gradient" and best["difference"][0] == pytest.approx(-0.3)
+    (d, ci) = paired["deletion_auc"]["3D-EP"]["difference"]  # +0.1, -0.1, 0: a tie
+    assert d == pytest.approx(0.0, abs=1e-12) and ci > 0.1
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| gt_ap | +0.100 ± 0.000 — F-EP wins | -0.300 ± 0.113 (gradient) — F-EP loses |" in summary
+    assert "| deletion_auc | +0.000 ± 0.113 — tie |" in summary
+    assert paired["randomisation_rank_corr"]["3D-EP"]["difference"][0] == pytest.approx(0.2)  # F-EP loses
+    assert "| randomisation_rank_corr | +0.200 ± 0.000 — F-EP loses |" in summary

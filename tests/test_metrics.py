@@ -110,13 +110,14 @@ def test_deletion_and_insertion_reward_a_perfect_saliency_and_punish_an_inverted
     model = _Counter(region)
     video = torch.ones(1, 3, 4, 8, 8)
     perfect, inverted = region.clone(), 1 - region
-    deletion = {k: deletion_insertion(model, video, 0, s, mode="deletion", steps=8, perturbation="fade")["auc"]
+    linear = dict(steps=8, perturbation="fade", schedule="linear")  # RISE's schedule, kept as an option
+    deletion = {k: deletion_insertion(model, video, 0, s, mode="deletion", **linear)["auc"]
                 for k, s in (("perfect", perfect), ("inverted", inverted))}  # fmt: skip
-    insertion = {k: deletion_insertion(model, video, 0, s, mode="insertion", steps=8, perturbation="fade")["auc"]
+    insertion = {k: deletion_insertion(model, video, 0, s, mode="insertion", **linear)["auc"]
                  for k, s in (("perfect", perfect), ("inverted", inverted))}  # fmt: skip
     assert deletion["perfect"] < 0.15 and deletion["inverted"] > 0.85
     assert insertion["perfect"] > 0.85 and insertion["inverted"] < 0.15
-    curve = deletion_insertion(model, video, 0, perfect, steps=8, perturbation="fade")["scores"]
+    curve = deletion_insertion(model, video, 0, perfect, steps=8, perturbation="fade", schedule="linear")["scores"]
     assert len(curve) == 9 and curve[0] == pytest.approx(torch.sigmoid(torch.tensor(5.0)).item())
     assert curve[-1] == pytest.approx(torch.sigmoid(torch.tensor(-5.0)).item())
 
@@ -160,3 +161,64 @@ def test_spectrum_profile_and_saliency_spectrum_of_one_known_frequency():
     assert spectrum["energy"][2, 0, 0] == pytest.approx(volume.pow(2).sum().item())
     assert spectrum["share_below"] == pytest.approx((1.0, 1.0))  # nu_t = 2/8 = 0.25 is at the cutoff
     assert saliency_spectrum(volume, temporal_cutoff=0.2)["share_below"][0] == pytest.approx(0.0)
+
+
+def test_temporal_localisation_hand_made():
+    from fep.metrics import temporal_localisation
+
+    evidence = torch.tensor([False, True, True, False])
+    inside = torch.zeros(4, 8, 8)
+    inside[1:3] = torch.rand(2, 8, 8) + 0.1
+    assert temporal_localisation(inside, evidence) == pytest.approx(1.0)  # all inside the evidence frames
+    assert temporal_localisation(torch.ones(4, 8, 8), evidence) == pytest.approx(0.5)  # flat: their share
+    outside = torch.zeros(4, 8, 8)
+    outside[0] = 1
+    assert temporal_localisation(outside, evidence) == 0.0
+    with pytest.raises(ValueError, match="evidence must be"):
+        temporal_localisation(inside, torch.ones(3, dtype=torch.bool))
+
+
+def test_rank_correlation_matches_scipy_and_catches_a_method_that_ignores_the_model():
+    from scipy.stats import spearmanr
+
+    from fep.metrics import rank_correlation
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.rand(4, 8, 8, generator=gen)
+    b = a + 0.5 * torch.rand(4, 8, 8, generator=gen)
+    ties = (a * 4).floor()  # plateaus, as masks have: ties get average ranks
+    assert rank_correlation(a, b) == pytest.approx(spearmanr(a.flatten(), b.flatten())[0], abs=1e-12)
+    assert rank_correlation(ties, b) == pytest.approx(spearmanr(ties.flatten(), b.flatten())[0], abs=1e-12)
+    # An "explanation" that depends only on the clip (edges), not on the model: the same for the trained
+    # and the re-initialised model, so its randomisation score is 1.
+    clip = torch.rand(3, 4, 8, 8, generator=gen)
+    edges = (clip[:, :, 1:] - clip[:, :, :-1]).abs().sum(0)
+    assert rank_correlation(edges, edges.clone()) == pytest.approx(1.0)
+    assert rank_correlation(a, -a) == pytest.approx(-1.0) and rank_correlation(a, torch.ones_like(a)) == 0.0
+
+
+def test_removal_fractions_log_schedule_starts_at_a_quarter_percent():
+    from fep.metrics import removal_fractions
+
+    log = removal_fractions(16)
+    assert log[0] == 0 and log[1] == pytest.approx(0.0025) and log[-1] == pytest.approx(1.0) and len(log) == 17
+    assert all(b > a for a, b in zip(log, log[1:], strict=False))
+    assert removal_fractions(4, "linear") == [0, 0.25, 0.5, 0.75, 1.0]
+
+
+def test_the_log_schedule_separates_what_the_linear_one_cannot():
+    """Five key voxels of 2048: ranked first or behind 30 decoys. A linear first step (1/16 of the clip)
+    removes both at once; the log schedule's 0.25 % step tells them apart."""
+    key = torch.zeros(8, 16, 16, dtype=torch.bool)
+    key[4, 8, 3:8] = True
+    model = _Counter(key.float())
+    video = torch.ones(1, 3, 8, 16, 16)
+    first = key.float() + 0.01 * torch.rand(8, 16, 16, generator=torch.Generator().manual_seed(0))
+    decoys = torch.zeros(8, 16, 16)
+    decoys.view(-1)[:30] = 2.0
+    later = first + decoys
+    linear = [deletion_insertion(model, video, 0, s, steps=16, perturbation="fade", schedule="linear")["auc"]
+              for s in (first, later)]  # fmt: skip
+    log = [deletion_insertion(model, video, 0, s, steps=16, perturbation="fade")["auc"] for s in (first, later)]
+    assert linear[0] == pytest.approx(linear[1])
+    assert log[0] < log[1] - 0.1

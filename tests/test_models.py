@@ -1,4 +1,3 @@
-import json
 import shutil
 
 import pytest
@@ -130,17 +129,6 @@ def test_preprocess_uses_each_models_transforms():
 def test_invalid_input_sizes_are_named(name, size, message):
     with pytest.raises(ValueError, match=message):
         check_input_size(name, *size)
-
-
-def test_model_card_states_the_acceptance_numbers():
-    card = json.loads((models.DATA_DIR / models.TOY_CARD).read_text())
-    acc, chance = card["evaluation"]["accuracy"], card["evaluation"]["chance"]
-    assert acc["ordered"] >= 0.95
-    assert acc["distractors_removed"] >= 0.95
-    assert acc["shuffled_frames"] <= 1.5 * chance
-    assert acc["actor_removed"] <= 1.5 * chance
-    assert card["training"]["seconds"] <= 600
-    assert card["sha256"] == models.sha256_of(models.DATA_DIR / models.TOY_WEIGHTS)
 
 
 # ---- downloading Kinetics weights: a local server on 127.0.0.1 stands in for download.pytorch.org ----

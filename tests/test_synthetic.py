@@ -79,3 +79,55 @@ def test_held_out_variant_differs_and_config_is_validated():
         SyntheticConfig(frames=4, size=32, actor_size=8, actor_speed=(1.0, 2.0), window_min=3), seed=1
     )
     assert small.video.shape == (3, 4, 32, 32)
+
+
+# ---- the task families of the benchmark ----
+
+
+def test_every_family_generates_clips_with_consistent_ground_truth():
+    from fep.synthetic import FAMILIES
+
+    for name, config in FAMILIES.items():
+        clip = generate_clip(config, seed=3, label=2)
+        assert clip.video.shape == (3, 16, 112, 112) and 0 <= clip.video.min() and clip.video.max() <= 1, name
+        assert clip.actor_mask.any(dim=(1, 2)).all(), name  # the actor is visible in every frame
+        ys, xs = torch.nonzero(clip.actor_mask[5], as_tuple=True)
+        assert clip.boxes[5].tolist() == [ys.min(), xs.min(), ys.max() + 1, xs.max() + 1], name
+
+
+def test_brief_moves_in_two_to_four_frames_and_stands_still_otherwise():
+    from fep.synthetic import FAMILIES
+
+    for seed in range(12):
+        clip = generate_clip(FAMILIES["brief"], seed=seed)
+        start, stop = clip.params["window"]
+        assert 2 <= stop - start <= 4 and clip.evidence.sum() == stop - start
+        moved = [not torch.equal(clip.actor_mask[t], clip.actor_mask[t + 1]) for t in range(15)]
+        assert sum(moved) <= stop - start and not any(moved[:start]) and not any(moved[stop:])
+
+
+def test_lookalike_distractors_are_the_actors_double_and_small_actors_are_small():
+    from fep.synthetic import FAMILIES
+
+    clip = generate_clip(FAMILIES["lookalike"], seed=1)
+    yellow = ((clip.video[0] > 0.85) & (clip.video[2] < 0.3)).float().sum(dim=(1, 2))  # actor-coloured pixels
+    actor = clip.actor_mask.float().sum(dim=(1, 2))
+    assert (yellow > 2.5 * actor).all()  # three more discs of the same look (they may overlap a little)
+    no_distractors = generate_clip(FAMILIES["lookalike"], seed=1, render_distractors=False)
+    assert not torch.equal(no_distractors.video, clip.video)
+    sizes = {generate_clip(FAMILIES["small"], seed=s).params["actor_size"] for s in range(20)}
+    assert min(sizes) >= 12 and max(sizes) <= 16 and len(sizes) > 2
+
+
+def test_scene_pans_over_a_photograph_while_texture_backgrounds_stand_still():
+    from dataclasses import replace
+
+    from fep.synthetic import FAMILIES
+
+    quiet = dict(render_actor=False, render_distractors=False)  # the background alone, without sensor noise
+    scene = generate_clip(replace(FAMILIES["scene"], noise=0.0), seed=2, **quiet)
+    still = generate_clip(replace(FAMILIES["motion"], noise=0.0), seed=2, **quiet)
+    assert (scene.video[:, 0] - scene.video[:, -1]).abs().mean() > 0.02  # global motion (the pan), not the class
+    assert torch.equal(still.video[:, 0], still.video[:, -1])
+    with pytest.raises(ValueError, match="background must be 'texture' or 'photo'"):
+        SyntheticConfig(background="video")
