@@ -425,15 +425,32 @@ def plot_temporal_profile(maps: Mapping[str, object], evidence=None, title: str 
     return fig
 
 
-def plot_curves(
-    curves: Mapping[str, Sequence[float]], title: str = "", xlabel: str = "", ylabel: str = ""
-) -> NotebookFigure:
-    """Several curves sampled on [0, 1] (e.g. deletion/insertion), one line each, AUC in the legend."""
+def plot_curves(curves: Mapping[str, object], title: str = "", xlabel: str = "", ylabel: str = "") -> NotebookFigure:
+    """Several curves, one line each, AUC in the legend.
+
+    Args:
+        curves: label → either a sequence of values sampled evenly on [0, 1], or the dict that
+            :func:`fep.metrics.deletion_insertion` returns (``fractions``, ``scores``, ``auc``): then the
+            x axis is the share of voxels in %, on a log scale for the log-spaced schedule, and the
+            legend gives that function's AUC.
+    """
     fig = NotebookFigure(figsize=(5, 3.2))
     ax = fig.subplots()
+    log_scale = False
     for label, values in curves.items():
-        y = np.asarray(values, dtype=float)
-        ax.plot(np.linspace(0, 1, len(y)), y, label=f"{label} (AUC {auc(y):.3f})")
+        if isinstance(values, Mapping):
+            x = 100 * np.asarray(values["fractions"], dtype=float)
+            y = np.asarray(values["scores"], dtype=float)
+            area = float(values["auc"])
+            log_scale = len(x) > 3 and x[-1] - x[-2] > 1.5 * (x[2] - x[1])  # steps that grow: log-spaced
+            if log_scale:
+                x, y = x[1:], y[1:]  # the intact clip (0 %) has no place on a log axis
+        else:
+            y = np.asarray(values, dtype=float)
+            x, area = np.linspace(0, 1, len(y)), auc(y)
+        ax.plot(x, y, marker="o", ms=2.5, label=f"{label} (AUC {area:.3f})")
+    if log_scale:
+        ax.set_xscale("log")
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -444,3 +461,71 @@ def plot_curves(
 
 
 __all__ += ["plot_temporal_profile", "plot_curves"]
+
+
+# The F-EP loop, box by box: (label, formula) placed on a ring; arrows follow the order.
+_LOOP_STEPS = (
+    ("clip", r"$x$: $(C, T, H, W)$"),
+    ("mask grid", r"$P$: $T \times 16 \times 16$"),
+    ("upsample", r"$m = \mathrm{up}(P)$ (bilinear)"),
+    ("perturb", r"$\Phi(x; m)$: keep / blur"),
+    ("model", r"$f_c(\Phi(x; m))$"),
+    ("energy", r"$E = -R + \lambda A(m)$"),
+    ("gradient", r"$G = \partial E / \partial P$"),
+    ("DCT low-pass", r"$\hat G = \mathrm{IDCT}(H \odot \mathrm{DCT}(G))$"),
+    ("step", r"$P \leftarrow P - \eta \hat G$"),
+)
+
+
+def plot_fep_loop(highlight: str | None = "DCT low-pass") -> NotebookFigure:
+    """A diagram of one F-EP iteration: clip → mask grid → upsample → perturb → model → energy →
+    gradient → DCT low-pass → step, and back to the mask grid.
+
+    Args:
+        highlight: the box drawn in colour (F-EP's addition to 3D-EP by default; None for none).
+
+    Returns:
+        The figure (shown as an image in Jupyter).
+
+    Examples::
+
+        >>> viz.plot_fep_loop()                       # F-EP = 3D-EP + the highlighted box
+    """
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    names = [name for name, _ in _LOOP_STEPS]
+    if highlight is not None and highlight not in names:
+        raise FepValueError(f"highlight {highlight!r} is not a box of the diagram; use one of {', '.join(names)}.")
+    # Top row left to right (clip ... model), bottom row right to left (energy ... step).
+    top = [(0.10 + 0.20 * i, 0.72) for i in range(5)]
+    bottom = [(0.90 - 0.2667 * i, 0.22) for i in range(4)]
+    places = top + bottom
+    fig = NotebookFigure(figsize=(11, 3.8))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_axis_off()
+    width, height = 0.16, 0.2
+    for (name, formula), (x, y) in zip(_LOOP_STEPS, places, strict=True):
+        colour = "#ffd27f" if name == highlight else "#e8eef7"
+        box = FancyBboxPatch((x - width / 2, y - height / 2), width, height, boxstyle="round,pad=0.01",
+                             facecolor=colour, edgecolor="#33415c", linewidth=1.2)  # fmt: skip
+        ax.add_patch(box)
+        ax.text(x, y + 0.045, name, ha="center", va="center", fontsize=10, weight="bold")
+        ax.text(x, y - 0.04, formula, ha="center", va="center", fontsize=8.5)
+    arrow = {"arrowstyle": "-|>", "mutation_scale": 14, "color": "#33415c", "linewidth": 1.3}
+    for (x0, y0), (x1, y1) in zip(places[:-1], places[1:], strict=True):
+        if y0 == y1:  # along a row
+            step = (width / 2 + 0.012) * (1 if x1 > x0 else -1)  # the box edge plus its rounded pad
+            ax.add_patch(FancyArrowPatch((x0 + step, y0), (x1 - step, y1), **arrow))
+        else:  # down the right-hand side, model -> energy
+            ax.add_patch(FancyArrowPatch((x0, y0 - height / 2), (x1, y1 + height / 2), **arrow))
+    # Back from the step to the mask grid: the next iteration.
+    (xs, ys), (xp, yp) = places[-1], places[1]
+    ax.add_patch(FancyArrowPatch((xs, ys + height / 2 + 0.02), (xp, yp - height / 2 - 0.03),
+                                 connectionstyle="arc3,rad=-0.25", linestyle="--", **arrow))  # fmt: skip
+    ax.text((xs + xp) / 2 - 0.06, 0.47, "next iteration", fontsize=8, style="italic", color="#33415c")
+    return fig
+
+
+__all__ += ["plot_fep_loop"]

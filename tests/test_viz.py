@@ -118,3 +118,32 @@ def test_every_figure_is_a_png_for_ipython_without_pyplot():
         width, height = Image.open(io.BytesIO(data["image/png"])).size
         assert width > 50 and height > 50, name
     assert len(plt.get_fignums()) == open_before  # nothing registered with pyplot
+
+
+def test_the_fep_loop_diagram_has_every_step_in_order_and_one_highlight():
+    from matplotlib.patches import FancyBboxPatch
+
+    from fep.errors import FepValueError
+
+    fig = viz.plot_fep_loop()
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    names = ["clip", "mask grid", "upsample", "perturb", "model", "energy", "gradient", "DCT low-pass", "step"]
+    assert [t for t in texts if t in names] == names
+    boxes = [p for p in fig.axes[0].patches if isinstance(p, FancyBboxPatch)]
+    assert len(boxes) == 9 and len({tuple(b.get_facecolor()) for b in boxes}) == 2  # one box stands out
+    assert fig._repr_png_()[:4] == b"\x89PNG"
+    with pytest.raises(FepValueError, match="not a box of the diagram"):
+        viz.plot_fep_loop(highlight="optimiser")
+
+
+def test_curves_from_deletion_insertion_use_their_shares_on_a_log_axis():
+    from fep.metrics import removal_fractions
+
+    fractions = removal_fractions(8)
+    curve = {"fractions": fractions, "scores": [1.0 - f for f in fractions], "auc": 0.42}
+    fig = viz.plot_curves({"F-EP deletion": curve, "even": [1.0, 0.5, 0.0]})
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert ax.lines[0].get_xdata()[0] == pytest.approx(0.25)  # % of voxels, the 0 % point left out
+    assert "AUC 0.420" in ax.get_legend().get_texts()[0].get_text()
+    assert viz.plot_curves({"even": [1.0, 0.5, 0.0]}).axes[0].get_xscale() == "linear"
