@@ -52,6 +52,7 @@ __all__ = [
     "checkpoint_url",
     "DOWNLOAD_TIMEOUT",
     "preprocess",
+    "display_frames",
     "categories",
     "check_input_size",
     "resolve_target",
@@ -463,3 +464,31 @@ def preprocess(video: torch.Tensor, name: str, size: int | None = None) -> torch
     out = transform(batch.transpose(1, 2).contiguous())  # torchvision wants (N, T, C, H, W) and returns (N, C, T, h, w)
     check_input_size(name, *out.shape[-3:])
     return out
+
+
+def display_frames(video: torch.Tensor, name: str, size: int | None = None) -> torch.Tensor:
+    """The frames exactly as the model sees them, back in [0, 1]: for drawing explanations over.
+
+    :func:`preprocess` resizes and centre-crops for torchvision models, so an overlay drawn on the
+    original (or merely resized) frames would be shifted; this undoes only the normalisation.
+
+    Args:
+        video: ``(3, T, H, W)`` or ``(N, 3, T, H, W)`` RGB in [0, 1], as for :func:`preprocess`.
+        name: the model.
+        size: as for :func:`preprocess`.
+
+    Returns:
+        ``(3, T, h, w)`` (the first clip) in [0, 1], aligned voxel for voxel with the model's input.
+
+    Examples::
+
+        >>> frames = display_frames(clip.frames, "r2plus1d_18")       # (3, 16, 112, 112)
+        >>> ExplanationExplorer(frames, {"F-EP": result})
+    """
+    batch = preprocess(video, name, size)[0]
+    if name == TOY or name in SYNTHETIC_MODELS:
+        return batch
+    transform = _torchvision_weights(name).transforms()
+    mean = torch.tensor(transform.mean, dtype=batch.dtype).view(3, 1, 1, 1)
+    std = torch.tensor(transform.std, dtype=batch.dtype).view(3, 1, 1, 1)
+    return (batch * std + mean).clamp(0, 1)

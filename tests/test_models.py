@@ -288,3 +288,17 @@ def test_the_cli_downloads_through_the_same_path_and_offline_refuses(online, pub
     finally:
         server.close()
     assert server.requests == 1 and (online / "hub" / "checkpoints" / name).is_file()
+
+
+def test_display_frames_are_what_the_model_sees_so_overlays_align():
+    from fep.models import display_frames
+
+    video = torch.full((3, 4, 128, 171), 0.5)
+    video[:, :, :, 160:] = 1.0  # a bright bar near the right edge: r2plus1d_18's centre crop drops it
+    frames = display_frames(video, "r2plus1d_18")
+    assert frames.shape == (3, 4, 112, 112)
+    assert frames.max() < 0.55 and frames.min() > 0.45  # the bar is outside what the model sees
+    normalised = preprocess(video, "r2plus1d_18")[0]
+    assert not torch.allclose(normalised, frames)  # preprocess normalises; display_frames undoes only that
+    toy = display_frames(video, "toy")
+    assert toy.shape == (3, 4, 112, 112) and toy.max() > 0.9  # the toy model squashes: the bar stays in
