@@ -1,16 +1,23 @@
-"""Settings shared by the notebooks: ``FEP_FAST=1`` shrinks every budget so the course runs in the tests.
+"""Settings and shared text of the course notebooks.
+
+``FEP_FAST=1`` shrinks every budget so the course runs in the tests; :data:`REFERENCES` holds the one
+copy of each citation the notebooks and the README use.
 
 Examples::
 
     >>> from fep.course import budget
     >>> iterations = budget(150, fast=10)   # 150 normally, 10 under FEP_FAST=1
+    >>> print(references_markdown(["fep", "ep"]))
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
-__all__ = ["FAST", "budget"]
+from fep.errors import FepValueError
+
+__all__ = ["FAST", "budget", "check", "REFERENCES", "references_markdown"]
 
 FAST = os.environ.get("FEP_FAST", "") not in ("", "0", "false", "False")
 
@@ -18,3 +25,68 @@ FAST = os.environ.get("FEP_FAST", "") not in ("", "0", "false", "False")
 def budget(full, fast):
     """``fast`` when the environment variable ``FEP_FAST`` is set (to anything but 0/false), else ``full``."""
     return fast if FAST else full
+
+
+def check(answer, expected, tolerance: float = 0.0, hint: str = "") -> bool:
+    """A self-checking exercise: compare the learner's ``answer`` with ``expected``.
+
+    ``None`` (not attempted yet) prints a reminder and returns False; a wrong answer raises
+    AssertionError with the ``hint``; a right one prints a tick and returns True. Numbers (and tensors of
+    one element) match within ``tolerance``; anything else must be equal.
+    """
+    if answer is None:
+        print("Not answered yet: replace None in the exercise cell with your code, then run this cell again.")
+        return False
+    try:
+        value, target = float(answer), float(expected)
+    except (TypeError, ValueError):
+        right = answer == expected
+    else:
+        right = abs(value - target) <= tolerance
+    if not right:
+        raise AssertionError(f"Not yet: {answer!r} is not the expected answer. {hint}".strip())
+    print(f"✓ Right: {answer!r}.")
+    return True
+
+
+REFERENCES = {
+    "fep": "X. Lin, W. Bao, M. Wright, Y. Kong. *Gradient Frequency Modulation for Visually Explaining Video "
+    "Understanding Models.* BMVC 2021. [arXiv:2111.01215](https://arxiv.org/abs/2111.01215) — F-EP.",
+    "ep": "R. Fong, M. Patrick, A. Vedaldi. *Understanding Deep Networks via Extremal Perturbations and Smooth "
+    "Masks.* ICCV 2019. [arXiv:1910.08485](https://arxiv.org/abs/1910.08485) — extremal perturbation, TorchRay.",
+    "video_ep": "Z. Li, W. Wang, Z. Li, Y. Huang, Y. Sato. *Towards Visually Explaining Video Understanding "
+    "Networks with Perturbation.* WACV 2021. [arXiv:2005.00375](https://arxiv.org/abs/2005.00375) — 2D-EP, "
+    "3D-EP, STEP.",
+    "step": "Z. Li, W. Wang, Z. Li, Y. Huang, Y. Sato. *Spatio-Temporal Perturbations for Video Attribution.* "
+    "IEEE TCSVT 2021. [arXiv:2109.00222](https://arxiv.org/abs/2109.00222) — STEP, video attribution metrics.",
+    "gradient": "K. Simonyan, A. Vedaldi, A. Zisserman. *Deep Inside Convolutional Networks: Visualising Image "
+    "Classification Models and Saliency Maps.* ICLR Workshop 2014. "
+    "[arXiv:1312.6034](https://arxiv.org/abs/1312.6034) — the input gradient.",
+    "smoothgrad": "D. Smilkov, N. Thorat, B. Kim, F. Viégas, M. Wattenberg. *SmoothGrad: removing noise by adding "
+    "noise.* 2017. [arXiv:1706.03825](https://arxiv.org/abs/1706.03825).",
+    "ig": "M. Sundararajan, A. Taly, Q. Yan. *Axiomatic Attribution for Deep Networks.* ICML 2017. "
+    "[arXiv:1703.01365](https://arxiv.org/abs/1703.01365) — Integrated Gradients.",
+    "gradcam": "R. R. Selvaraju, M. Cogswell, A. Das, R. Vedantam, D. Parikh, D. Batra. *Grad-CAM: Visual "
+    "Explanations from Deep Networks via Gradient-based Localization.* ICCV 2017. "
+    "[arXiv:1610.02391](https://arxiv.org/abs/1610.02391).",
+    "rise": "V. Petsiuk, A. Das, K. Saenko. *RISE: Randomized Input Sampling for Explanation of Black-box "
+    "Models.* BMVC 2018. [arXiv:1806.07421](https://arxiv.org/abs/1806.07421) — deletion and insertion.",
+    "sanity": "J. Adebayo, J. Gilmer, M. Muelly, I. Goodfellow, M. Hardt, B. Kim. *Sanity Checks for Saliency "
+    "Maps.* NeurIPS 2018. [arXiv:1810.03292](https://arxiv.org/abs/1810.03292) — the model-randomisation test.",
+    "r2plus1d": "D. Tran, H. Wang, L. Torresani, J. Ray, Y. LeCun, M. Paluri. *A Closer Look at Spatiotemporal "
+    "Convolutions for Action Recognition.* CVPR 2018. [arXiv:1711.11248](https://arxiv.org/abs/1711.11248) — "
+    "R(2+1)D and MC3.",
+    "dct": "N. Ahmed, T. Natarajan, K. R. Rao. *Discrete Cosine Transform.* IEEE Transactions on Computers "
+    "C-23(1), 1974. [doi:10.1109/T-C.1974.223784](https://doi.org/10.1109/T-C.1974.223784).",
+    "kinetics": "W. Kay et al. *The Kinetics Human Action Video Dataset.* 2017. "
+    "[arXiv:1705.06950](https://arxiv.org/abs/1705.06950).",
+}
+
+
+def references_markdown(keys: Sequence[str]) -> str:
+    """A notebook's References section: a heading and the citations of ``keys``, F-EP's paper first."""
+    unknown = [k for k in keys if k not in REFERENCES]
+    if unknown:
+        raise FepValueError(f"No reference {unknown[0]!r}; use one of {', '.join(REFERENCES)}.")
+    ordered = ["fep", *[k for k in dict.fromkeys(keys) if k != "fep"]]
+    return "## References\n\n" + "\n".join(f"{i}. {REFERENCES[k]}" for i, k in enumerate(ordered, 1))

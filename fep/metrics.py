@@ -43,6 +43,7 @@ from fep.model_state import frozen_model
 
 __all__ = [
     "temporal_difference",
+    "frame_changes",
     "spectral_concentration",
     "high_frequency_share",
     "saliency_spectrum",
@@ -57,14 +58,16 @@ def _volume(saliency) -> torch.Tensor:
     return s
 
 
-def temporal_difference(saliency, eps: float = 1e-12) -> torch.Tensor:
-    """Normalised L1 change between consecutive frames, averaged over time (see module docstring).
+def frame_changes(saliency, eps: float = 1e-12) -> torch.Tensor:
+    """Normalised L1 change from each frame to the next: ``|s_{t+1} - s_t|_1 / (|s_{t+1}|_1 + |s_t|_1)``.
+
+    0 = the same map, 1 = maps with no overlap: the flicker of an explanation, frame by frame.
 
     Args:
         saliency: ``(..., T, H, W)`` non-negative maps, ``T >= 2``.
 
     Returns:
-        Tensor of shape ``(...)`` with values in [0, 1].
+        Tensor of shape ``(..., T - 1)`` with values in [0, 1].
     """
     s = _volume(saliency)
     if s.shape[-3] < 2:
@@ -72,7 +75,20 @@ def temporal_difference(saliency, eps: float = 1e-12) -> torch.Tensor:
     a, b = s[..., 1:, :, :], s[..., :-1, :, :]
     diff = (a - b).abs().sum(dim=(-2, -1))
     norm = a.abs().sum(dim=(-2, -1)) + b.abs().sum(dim=(-2, -1))
-    return torch.where(norm > eps, diff / norm.clamp_min(eps), torch.zeros_like(diff)).mean(dim=-1)
+    return torch.where(norm > eps, diff / norm.clamp_min(eps), torch.zeros_like(diff))
+
+
+def temporal_difference(saliency, eps: float = 1e-12) -> torch.Tensor:
+    """Normalised L1 change between consecutive frames, averaged over time: the mean of
+    :func:`frame_changes` (see module docstring).
+
+    Args:
+        saliency: ``(..., T, H, W)`` non-negative maps, ``T >= 2``.
+
+    Returns:
+        Tensor of shape ``(...)`` with values in [0, 1].
+    """
+    return frame_changes(saliency, eps).mean(dim=-1)
 
 
 def spectral_concentration(saliency, temporal_cutoff: float = 0.25, spatial_cutoff: float = 0.25):

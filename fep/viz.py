@@ -149,6 +149,8 @@ def frame_grid(
     cmap: str = "jet",
     title: str | None = None,
     cell: float = 1.4,
+    percentile: float | None = None,
+    colorbar: bool = False,
 ) -> NotebookFigure:
     """A grid: the clip's frames on top, then one row per map overlaid on the same frames.
 
@@ -161,6 +163,9 @@ def frame_grid(
         alpha, cmap: overlay style.
         title: figure title.
         cell: inches per cell.
+        percentile: scale each row to this percentile of its values instead of its maximum (e.g. 99:
+            raw gradients have a few huge voxels that would leave everything else invisible).
+        colorbar: add one colour bar per row (its scale, shared by the row's frames).
 
     Returns:
         The figure.
@@ -171,8 +176,23 @@ def frame_grid(
         frames = np.linspace(0, t_len - 1, min(t_len, 16)).round().astype(int).tolist()
     rows = dict(rows or {})
     images = [("clip", (rgb * 255).astype(np.uint8))]
-    images += [(label, overlay_frames(video, m, alpha, cmap)) for label, m in rows.items()]
-    fig = NotebookFigure(figsize=(cell * len(frames) + 0.8, cell * len(images) + (0.4 if title else 0.1)))
+    if percentile is not None and not 0 < percentile <= 100:
+        raise FepValueError(f"percentile must be in (0, 100], got {percentile}.")
+    scales = {
+        label: float(
+            max(
+                np.percentile(np.abs(_maps(m, t_len)), percentile) if percentile else np.abs(_maps(m, t_len)).max(),
+                1e-12,
+            )
+        )
+        for label, m in rows.items()
+    }
+    images += [
+        (label, overlay_frames(video, np.abs(_maps(m, t_len)), alpha, cmap, scales[label])) for label, m in rows.items()
+    ]
+    fig = NotebookFigure(
+        figsize=(cell * len(frames) + (1.6 if colorbar else 0.8), cell * len(images) + (0.4 if title else 0.1))
+    )
     axes = fig.subplots(len(images), len(frames), squeeze=False)
     for r, (label, stack) in enumerate(images):
         for c, t in enumerate(frames):
@@ -188,7 +208,18 @@ def frame_grid(
                 ax.set_ylabel(label, fontsize=9)
     if title:
         fig.suptitle(title, fontsize=11)
-    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.01, top=0.9 if title else 0.95, wspace=0.04, hspace=0.06)
+    right = 1 - 1.0 / fig.get_figwidth() if colorbar else 0.99
+    fig.subplots_adjust(left=0.04, right=right, bottom=0.01, top=0.9 if title else 0.95, wspace=0.04, hspace=0.06)
+    if colorbar:
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
+        for r, (label, _) in enumerate(images[1:], start=1):
+            mappable = ScalarMappable(Normalize(0, scales[label]), cmap)
+            bar = fig.colorbar(mappable, ax=list(axes[r]), fraction=0.02, pad=0.01)
+            bar.ax.tick_params(labelsize=6)
+            if percentile:
+                bar.set_label(f"≥ p{percentile:g}", fontsize=6)
     return fig
 
 
@@ -425,6 +456,35 @@ def plot_temporal_profile(maps: Mapping[str, object], evidence=None, title: str 
     return fig
 
 
+def plot_frame_changes(maps: Mapping[str, object], evidence=None, title: str | None = None) -> NotebookFigure:
+    """How much each map changes from one frame to the next (:func:`fep.metrics.frame_changes`): flicker.
+
+    Args:
+        maps: label → ``(T, H, W)`` saliency (absolute values are used).
+        evidence: optional ``(T,)`` bool, shaded.
+    """
+    from fep.metrics import frame_changes
+
+    fig = NotebookFigure(figsize=(7, 2.8))
+    ax = fig.subplots()
+    for label, m in maps.items():
+        changes = frame_changes(torch.as_tensor(np.abs(as_numpy(m)), dtype=torch.float64)).numpy()
+        ax.plot(np.arange(len(changes)) + 0.5, changes, marker="o", ms=3, label=f"{label} (mean {changes.mean():.3f})")
+    if evidence is not None:
+        for t, on in enumerate(as_numpy(evidence).astype(bool)):
+            if on:
+                ax.axvspan(t - 0.5, t + 0.5, color="gold", alpha=0.15, linewidth=0)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("between frame t and t+1")
+    ax.set_ylabel("normalised L1 change")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def plot_curves(curves: Mapping[str, object], title: str = "", xlabel: str = "", ylabel: str = "") -> NotebookFigure:
     """Several curves, one line each, AUC in the legend.
 
@@ -460,7 +520,7 @@ def plot_curves(curves: Mapping[str, object], title: str = "", xlabel: str = "",
     return fig
 
 
-__all__ += ["plot_temporal_profile", "plot_curves"]
+__all__ += ["plot_temporal_profile", "plot_frame_changes", "plot_curves"]
 
 
 # The F-EP loop, box by box: (label, formula) placed on a ring; arrows follow the order.

@@ -5,6 +5,8 @@
   the DCT spectrum with the cutoffs drawn, with spectral concentration and temporal difference.
 - :class:`ExplanationExplorer`: one or several :class:`~fep.explanation.Explanation` side by side;
   frame slider with Play, area selector, overlay opacity, ground-truth toggle.
+- :class:`CutoffExplorer`: F-EP explanations of one clip made at several cutoffs; a cutoff slider
+  shows each one's mask over the frames and where in time its mass lies, against the evidence frames.
 - :class:`LiveView`: a figure that an F-EP run updates every k iterations (masks and energy curve).
 
 The logic is plain Python: every control calls a method (``set_frame``, ``set_cutoffs``,
@@ -32,7 +34,7 @@ from fep.methods import label_of
 from fep.metrics import spectral_concentration, spectrum_profile, temporal_difference
 from fep.viz import as_numpy, figure, figure_png, overlay_frames, rgb_frames
 
-__all__ = ["FrequencyExplorer", "ExplanationExplorer", "LiveView"]
+__all__ = ["FrequencyExplorer", "ExplanationExplorer", "CutoffExplorer", "LiveView"]
 
 
 def _display_frames(rgb: np.ndarray) -> torch.Tensor:
@@ -305,6 +307,95 @@ class ExplanationExplorer(_Explorer):
         area = "sum over areas" if self.area == "all" else f"area {self.areas[self.area]:g}"
         kept = " · ".join(f"{k}: {float((m[t] > 0.5).float().mean()):.1%} of frame kept" for k, m in maps.items())
         self.status.value = f"<b>frame {t}</b> · {area} · opacity {self.opacity:.2f} | {kept}"
+
+
+class CutoffExplorer(_Explorer):
+    """What F-EP's cutoff does to one explanation: a slider over explanations made at several cutoffs.
+
+    Shows the mask over the current frame, the share of the mask's mass per frame (evidence frames
+    shaded) and, in the status line, the temporal difference and the temporal localisation (share of
+    the mass inside the evidence frames) of the explanation at the chosen cutoff.
+
+    Args:
+        video: ``(3, T, H, W)`` frames.
+        explanations: ``{cutoff: Explanation}`` of the same clip (e.g. F-EP at several ``temporal_cutoff``).
+        evidence: ``(T,)`` bool, the frames that carry the class evidence.
+        boxes: optional ``(T, 4)`` ground-truth boxes.
+        fps: Play speed.
+
+    Examples::
+
+        >>> runs = {c: extremal_perturbation(model, video, target, temporal_cutoff=c) for c in (0.1, 0.25, 1.0)}
+        >>> CutoffExplorer(clip.frames, runs, evidence=truth["evidence"])
+    """
+
+    def __init__(self, video, explanations: dict, evidence, boxes=None, fps: float = 4.0) -> None:
+        from fep.metrics import temporal_localisation
+
+        if not explanations:
+            raise FepValueError("Pass at least one explanation, as {cutoff: Explanation}.")
+        rgb = rgb_frames(video)
+        self.evidence = torch.as_tensor(as_numpy(evidence)).bool()
+        if self.evidence.shape != (rgb.shape[0],):
+            raise FepValueError(
+                f"evidence must have one flag per frame ({rgb.shape[0]}), got {tuple(self.evidence.shape)}."
+            )
+        super().__init__(rgb.shape[0], fps)
+        w = _widgets()
+        self.video, self.boxes = _display_frames(rgb), None if boxes is None else as_numpy(boxes)
+        self.cutoffs = sorted(explanations)
+        self.saliency = {c: explanations[c].saliency[0].detach().float() for c in self.cutoffs}
+        self.numbers = {
+            c: {
+                "temporal_difference": float(temporal_difference(s)),
+                "temporal_localisation": temporal_localisation(s, self.evidence),
+            }
+            for c, s in self.saliency.items()
+        }
+        self.cutoff = self.cutoffs[len(self.cutoffs) // 2]
+        self.cutoff_slider = w.SelectionSlider(options=self.cutoffs, value=self.cutoff, description="cutoff")
+        self._observe(self.cutoff_slider, self.set_cutoff)
+        self.widget = w.VBox([w.HBox([self.play, self.frame_slider, self.cutoff_slider]), self.image, self.status])
+        self._render()
+
+    def set_cutoff(self, cutoff: float) -> None:
+        """Show the explanation made at ``cutoff`` (one of the given ones)."""
+        if cutoff not in self.saliency:
+            raise FepValueError(f"cutoff must be one of {self.cutoffs}, got {cutoff!r}.")
+        self.cutoff = cutoff
+        self._sync(self.cutoff_slider, cutoff)
+        self._render()
+
+    def _render(self) -> None:
+        if not hasattr(self, "cutoff_slider"):
+            return
+        t, s = self.frame, self.saliency[self.cutoff]
+        fig = figure(figsize=(8, 3))
+        left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
+        left.imshow(overlay_frames(self.video[:, t : t + 1], s[t : t + 1], 0.6, vmax=float(s.max()) or 1.0)[0])
+        left.set_axis_off()
+        left.set_title(f"frame {t}", fontsize=9)
+        if self.boxes is not None:
+            y0, x0, y1, x1 = self.boxes[t]
+            left.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor="lime"))
+        mass = s.sum(dim=(1, 2))
+        for frame, on in enumerate(self.evidence.tolist()):
+            if on:
+                right.axvspan(frame - 0.5, frame + 0.5, color="gold", alpha=0.2, linewidth=0)
+        right.plot((mass / mass.sum().clamp_min(1e-12)).numpy(), marker="o", ms=3)
+        right.axvline(t, color="grey", lw=0.8, ls=":")
+        right.set_xlabel("frame (shaded: evidence)")
+        right.set_ylabel("share of the mask's mass")
+        right.set_ylim(bottom=0)
+        right.grid(alpha=0.3)
+        fig.tight_layout()
+        self._show(fig)
+        n = self.numbers[self.cutoff]
+        self.status.value = (
+            f"<b>cutoff {self.cutoff:g}</b> · temporal difference {n['temporal_difference']:.3f} · "
+            f"share of the mass in the evidence frames {n['temporal_localisation']:.3f} "
+            f"(they are {float(self.evidence.float().mean()):.0%} of the frames)"
+        )
 
 
 class LiveView:

@@ -96,3 +96,27 @@ def test_live_view_updates_during_an_optimisation():
 def test_shapes_are_checked():
     with pytest.raises(ValueError, match="T = 6"):
         FrequencyExplorer(FRAMES, torch.rand(5, 24, 24))
+
+
+def test_cutoff_explorer_moves_between_explanations_and_reports_their_numbers():
+    from fep.errors import FepValueError
+    from fep.explain import extremal_perturbation
+    from fep.testing import TinyVideoNet
+    from fep.widgets import CutoffExplorer
+
+    torch.manual_seed(0)
+    model = TinyVideoNet()
+    video = torch.rand(1, 3, 6, 32, 32)
+    runs = {c: extremal_perturbation(model, video, 0, areas=(0.2,), iterations=3, temporal_cutoff=c, progress=False)
+            for c in (0.1, 1.0)}  # fmt: skip
+    evidence = torch.tensor([False, True, True, False, False, False])
+    explorer = CutoffExplorer(video[0], runs, evidence=evidence)
+    first = explorer.image.value
+    explorer.set_cutoff(0.1)
+    assert explorer.cutoff_slider.value == 0.1 and explorer.image.value != first
+    assert "cutoff 0.1" in explorer.status.value and "temporal difference" in explorer.status.value
+    assert 0 <= explorer.numbers[1.0]["temporal_localisation"] <= 1
+    with pytest.raises(FepValueError, match="cutoff must be one of"):
+        explorer.set_cutoff(0.5)
+    with pytest.raises(FepValueError, match="one flag per frame"):
+        CutoffExplorer(video[0], runs, evidence=evidence[:3])
