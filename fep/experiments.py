@@ -63,6 +63,8 @@ __all__ = [
     "video_clips",
     "run_experiments",
     "merge",
+    "load_summary",
+    "summary_table",
 ]
 
 DEFAULT_METHODS = tuple(REGISTRY)  # every registered method (fep.methods), in its order
@@ -513,14 +515,15 @@ def _plots(out: Path, summary: dict, methods: Sequence[str], shown: Sequence[str
     fig.tight_layout()
     figure_png(fig, out / f"metrics{suffix}.png")
     if "pointing_frame" in shown:
-        fig = figure(figsize=(6, 4.5))
+        fig = figure(figsize=(7.5, 4.2))
         ax = fig.subplots()
-        for m in methods:
+        markers = "osD^vP*Xhp<>"
+        for i, m in enumerate(methods):  # a legend, not labels at the points: those overlap where methods tie
             x, y = summary[m]["temporal_difference"][0], summary[m]["pointing_frame"][0]
-            ax.scatter(x, y, s=25)
-            ax.annotate(label_of(m), (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            ax.scatter(x, y, s=40, marker=markers[i % len(markers)], label=label_of(m), alpha=0.85)
         ax.set_xlabel("temporal difference (lower = smoother in time)")
-        ax.set_ylabel("pointing game per frame (agreement with ground truth)")
+        ax.set_ylabel("pointing game per frame\n(plausibility: agreement with ground truth)")
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
         ax.grid(alpha=0.3)
         fig.tight_layout()
         figure_png(fig, out / f"pareto{suffix}.png")
@@ -549,6 +552,27 @@ def _curve_plot(out: Path, rows: list[dict], methods: Sequence[str], suffix: str
     axes[1].legend(fontsize=6)
     fig.tight_layout()
     figure_png(fig, out / f"curves{suffix}.png")
+
+
+def load_summary(folder: str | os.PathLike) -> dict:
+    """The ``summary.json`` of a results folder (e.g. the committed ``results/benchmark_v2/toy``)."""
+    path = Path(folder) / "summary.json"
+    if not path.is_file():
+        raise FepFileNotFoundError(f"No summary.json in {folder}; run `fep experiments --out {folder}` first.")
+    return json.loads(path.read_text())
+
+
+def summary_table(summary: dict, family: str, metrics: Sequence[str], methods: Sequence[str] | None = None) -> str:
+    """A Markdown table of one family of a :func:`load_summary` result: mean ± 95 % interval per method."""
+    table = summary["summary"][family] if family in summary["summary"] else None
+    if table is None:
+        raise FepValueError(f"No family {family!r} in this summary; it has {', '.join(summary['summary'])}.")
+    methods = list(methods or summary["methods"])
+    lines = ["| method | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+    for m in methods:
+        cells = [f"{table[m][k][0]:.3f} ± {table[m][k][1]:.3f}" for k in metrics]
+        lines.append(f"| {label_of(m)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def small_actor_clips(count: int = 16) -> list[Clip]:

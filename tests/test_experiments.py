@@ -197,3 +197,10 @@ def test_paired_differences_and_verdicts_from_hand_made_items(tmp_path):
     assert "| deletion_auc | +0.000 ± 0.113 — tie |" in summary
     assert paired["randomisation_rank_corr"]["3D-EP"]["difference"][0] == pytest.approx(0.2)  # F-EP loses
     assert "| randomisation_rank_corr | +0.200 ± 0.000 — F-EP loses |" in summary
+    from fep.errors import FepValueError
+    from fep.experiments import load_summary, summary_table
+
+    table = summary_table(load_summary(tmp_path), "brief", ["gt_ap"])
+    assert "| F-EP | 0.600 ± 0.113 |" in table and "| gradient | 0.900 ± 0.000 |" in table
+    with pytest.raises(FepValueError, match="No family 'scene'"):
+        summary_table(load_summary(tmp_path), "scene", ["gt_ap"])
