@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.fep-installed
 
-.PHONY: setup test test-fast lab demo bench
+.PHONY: setup test test-fast lab demo bench course
 
 setup: $(STAMP)
 
@@ -26,6 +26,10 @@ test-fast: setup
 # Re-running the demo replaces its own results/demo/ folder (--force); `fep demo` alone never overwrites.
 demo: setup
 	$(VENV)/bin/fep demo --force
+
+# The course at real settings: times each notebook and renders docs/course/*.html with outputs (about 6 minutes).
+course: setup
+	$(PY) benchmarks/bench_notebooks.py
 
 # JupyterLab refuses to start as root unless told; root is normal in containers and on this project's machines.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)

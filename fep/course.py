@@ -27,16 +27,16 @@ def budget(full, fast):
     return fast if FAST else full
 
 
-def check(answer, expected, tolerance: float = 0.0, hint: str = "") -> bool:
+def check(answer, expected, tolerance: float = 0.0, hint: str = "") -> None:
     """A self-checking exercise: compare the learner's ``answer`` with ``expected``.
 
-    ``None`` (not attempted yet) prints a reminder and returns False; a wrong answer raises
-    AssertionError with the ``hint``; a right one prints a tick and returns True. Numbers (and tensors of
-    one element) match within ``tolerance``; anything else must be equal.
+    ``None`` (not attempted yet) prints a reminder; a wrong answer raises AssertionError with the
+    ``hint``; a right one prints a tick. Numbers (and tensors of one element) match within ``tolerance``;
+    anything else must be equal. Returns nothing, so a notebook shows only the message.
     """
     if answer is None:
         print("Not answered yet: replace None in the exercise cell with your code, then run this cell again.")
-        return False
+        return
     try:
         value, target = float(answer), float(expected)
     except (TypeError, ValueError):
@@ -46,7 +46,6 @@ def check(answer, expected, tolerance: float = 0.0, hint: str = "") -> bool:
     if not right:
         raise AssertionError(f"Not yet: {answer!r} is not the expected answer. {hint}".strip())
     print(f"✓ Right: {answer!r}.")
-    return True
 
 
 REFERENCES = {

@@ -304,7 +304,7 @@ class _Run:
     random_model: torch.nn.Module | None = None  # the same architecture re-initialised (sanity check)
 
     def todo(self) -> list[tuple[Clip, tuple[str, Method, dict]]]:
-        return [(c, s) for c, s in self.mine if not _done(_item_path(self.out, c.id, s[0]))]
+        return [(c, s) for c, s in self.mine if not _done(_item_path(self.out, c.id, s[0]), self.fast)]
 
 
 def _compute_and_merge(run: _Run) -> list[dict] | None:
@@ -316,7 +316,7 @@ def _compute_and_merge(run: _Run) -> list[dict] | None:
     for clip, (spec, method, options) in todo:
         started = time.perf_counter()
         saliency = _saliency(run.model, clip, method, options, run.fast)
-        row = {"clip": clip.id, "family": clip.family, "method": spec, "target": clip.target}
+        row = {"clip": clip.id, "family": clip.family, "method": spec, "target": clip.target, "fast": run.fast}
         row.update(_metrics(run.model, clip, saliency, run.fast))
         if run.random_model is not None:
             randomised = _saliency(run.random_model, clip, method, options, run.fast)
@@ -344,12 +344,14 @@ def _compute_and_merge(run: _Run) -> list[dict] | None:
     return merge(run.out, clip_ids, specs, model_name=run.model_name, fast=run.fast, **settings)
 
 
-def _done(path: Path) -> bool:
+def _done(path: Path, fast: bool | None = None) -> bool:
+    """A finished item (parses), made with the same budget when ``fast`` is given: an item from a
+    ``fast=True`` run is not reused by a full run into the same folder (or the other way round)."""
     try:
-        json.loads(path.read_text())
-        return True
+        item = json.loads(path.read_text())
     except (OSError, ValueError):
         return False
+    return fast is None or item.get("fast", fast) == fast
 
 
 def _mean_ci(values: list[float]) -> tuple[float, float]:

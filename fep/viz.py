@@ -211,16 +211,20 @@ def frame_grid(
     right = 1 - 1.0 / fig.get_figwidth() if colorbar else 0.99
     fig.subplots_adjust(left=0.04, right=right, bottom=0.01, top=0.9 if title else 0.95, wspace=0.04, hspace=0.06)
     if colorbar:
-        from matplotlib.cm import ScalarMappable
-        from matplotlib.colors import Normalize
-
-        for r, (label, _) in enumerate(images[1:], start=1):
-            mappable = ScalarMappable(Normalize(0, scales[label]), cmap)
-            bar = fig.colorbar(mappable, ax=list(axes[r]), fraction=0.02, pad=0.01)
-            bar.ax.tick_params(labelsize=6)
-            if percentile:
-                bar.set_label(f"≥ p{percentile:g}", fontsize=6)
+        _row_colour_bars(fig, axes, [label for label, _ in images[1:]], scales, cmap, percentile)
     return fig
+
+
+def _row_colour_bars(fig, axes, labels, scales: dict, cmap: str, percentile: float | None) -> None:
+    """One colour bar per map row of :func:`frame_grid` (row 0 is the clip)."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    for r, label in enumerate(labels, start=1):
+        bar = fig.colorbar(ScalarMappable(Normalize(0, scales[label]), cmap), ax=list(axes[r]), fraction=0.02, pad=0.01)
+        bar.ax.tick_params(labelsize=6)
+        if percentile:
+            bar.set_label(f"≥ p{percentile:g}", fontsize=6)
 
 
 def overlay(video, saliency, frame: int, alpha: float = 0.55, cmap: str = "jet", boxes=None, ax=None) -> NotebookFigure:

@@ -67,6 +67,9 @@ def jupyterlab(tmp_path_factory, browser_path):
     port = _free_port()
     _notebook(tmp_path)
     shutil.copy(COURSE_NOTEBOOK, tmp_path / COURSE_NOTEBOOK.name)
+    # The whole course as in the repository: notebooks/ beside the committed results/ and data it reads.
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks", ignore=shutil.ignore_patterns("results", ".ipynb*"))
+    (tmp_path / "results").symlink_to(ROOT / "results")
     command = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0", "--IdentityProvider.token=", "--ServerApp.password=",
@@ -193,6 +196,37 @@ def test_course_notebook_shows_its_figures_in_jupyterlab(jupyterlab, browser_pat
     assert all(w >= 200 and h >= 100 for w, h in sizes), sizes  # decoded pictures, not broken icons
     assert not [t for t in texts if "<Figure size" in t], texts
     assert not errors, errors
+
+
+COURSE = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.stem)
+def test_every_course_notebook_after_run_all_in_jupyterlab(jupyterlab, browser_path, path):
+    """Run All in JupyterLab (FEP_FAST=1): the check-yourself cell says its claims hold, every figure is a
+    decoded picture, and a full-page screenshot is saved for a person to look at (tests/artifacts/)."""
+    import nbformat
+    from playwright.sync_api import expect
+    from test_notebooks import FIGURE_CALLS, cells_calling
+
+    expected = cells_calling(nbformat.read(path, as_version=4), FIGURE_CALLS)
+    ARTIFACTS.mkdir(exist_ok=True)
+    errors = []
+    with _page(browser_path, errors, (1400, 9000)) as page:
+        _open_and_run_all(page, f"{jupyterlab}/lab/tree/notebooks/{path.name}?reset")
+        outputs = page.locator(".jp-OutputArea-output")
+        expect(outputs.filter(has_text="all claims hold")).to_have_count(1, timeout=300_000)
+        # The unanswered self-check is the last code cell: once it has printed, every cell has run.
+        expect(outputs.filter(has_text="Not answered yet")).to_have_count(1, timeout=120_000)
+        images = page.locator(".jp-OutputArea-output img")
+        sizes = images.evaluate_all("imgs => imgs.map(i => [i.naturalWidth, i.naturalHeight])")
+        texts = outputs.all_inner_texts()
+        page.screenshot(path=str(ARTIFACTS / f"course_{path.stem}.png"), full_page=True)
+    assert len([1 for w, h in sizes if w >= 200 and h >= 100]) >= max(expected, 1), sizes
+    assert not [t for t in texts if "<Figure size" in t or "Traceback" in t], texts
+    assert not [e for e in errors if "favicon" not in e], errors
 
 
 @pytest.mark.browser

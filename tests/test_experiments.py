@@ -204,3 +204,14 @@ def test_paired_differences_and_verdicts_from_hand_made_items(tmp_path):
     assert "| F-EP | 0.600 ± 0.113 |" in table and "| gradient | 0.900 ± 0.000 |" in table
     with pytest.raises(FepValueError, match="No family 'scene'"):
         summary_table(load_summary(tmp_path), "scene", ["gt_ap"])
+
+
+def test_a_full_run_does_not_reuse_items_of_a_fast_run(tmp_path):
+    clips = synthetic_clips(1)
+    run_experiments(tmp_path, ["gradient"], clips, fast=True, progress=False)
+    item = next((tmp_path / "items").glob("*.json"))
+    assert json.loads(item.read_text())["fast"] is True and len(json.loads(item.read_text())["deletion_curve"]) == 9
+    rows = run_experiments(tmp_path, ["gradient"], clips, fast=False, progress=False)
+    again = json.loads(item.read_text())
+    assert again["fast"] is False and len(again["deletion_curve"]) == 17  # recomputed with the full budget
+    assert len(rows) == 1

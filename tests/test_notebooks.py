@@ -13,11 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED = [
     "00_quickstart", "01_gradients", "02_frequency_modulation", "03_extremal_perturbation", "04_experiments",
-    "05_your_own_video",
+    "05_your_own_video", "06_sanity_checks_and_limits",
 ]  # fmt: skip
 
 
-def test_the_six_notebooks_exist():
+def test_the_seven_notebooks_exist():
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
 
 
@@ -30,12 +30,50 @@ def test_notebook_is_stored_without_outputs(path):
             assert cell.get("execution_count") is None, f"{path.name} carries execution counts"
 
 
+def _markdown(path) -> str:
+    return "\n".join(
+        "".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown"
+    )
+
+
+def _tagged(nb: dict, tag: str) -> list[int]:
+    return [i for i, c in enumerate(nb["cells"]) if tag in c.get("metadata", {}).get("tags", [])]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_has_goals_exercise_with_hidden_solution_and_summary(path):
-    text = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown")
-    assert "**Learning goals**" in text
-    assert "**Exercise.**" in text and "<details>" in text
-    assert "**Summary.**" in text
+def test_notebook_has_the_parts_a_course_needs(path):
+    text = _markdown(path)
+    head = "".join(json.loads(path.read_text())["cells"][0]["source"])
+    assert "**Run time:**" in head and "**Prerequisites:**" in head, "run time and prerequisites at the top"
+    for part in ("**Learning goals**", "**Summary.**", "**What to try next.**", "## References"):
+        assert part in text, part
+    assert text.count("**Exercise ") >= 2 and "(self-checking)" in text, "at least two exercises, one self-checking"
+    assert text.count("<details>") >= 2, "solutions hidden behind a click"
+    references = text[text.index("## References") :]
+    assert "arXiv:2111.01215" in references, "every notebook cites the F-EP paper"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_check_yourself_cell_asserts_at_least_two_claims(path):
+    nb = json.loads(path.read_text())
+    (index,) = _tagged(nb, "check-yourself")
+    assert "".join(nb["cells"][index]["source"]).count("assert ") >= 2
+    (exercise,) = _tagged(nb, "exercise-check")
+    assert "check(answer" in "".join(nb["cells"][exercise]["source"])
+    assert "```python" in "".join(nb["cells"][exercise + 1]["source"]), "the self-check's solution follows it"
+
+
+def test_notebooks_cite_the_methods_they_use():
+    needs = {
+        "01_gradients": ["1706.03825", "1703.01365", "1610.02391"],
+        "03_extremal_perturbation": ["1910.08485", "2005.00375"],
+        "04_experiments": ["1806.07421", "1810.03292"],
+        "06_sanity_checks_and_limits": ["1810.03292"],
+    }
+    for path in NOTEBOOKS:
+        text = _markdown(path)
+        for arxiv in needs.get(path.stem, []):
+            assert arxiv in text[text.index("## References") :], (path.name, arxiv)
 
 
 def test_cells_call_fep_instead_of_defining_library_code():
@@ -58,7 +96,8 @@ def test_readme_lists_every_notebook_and_make_lab():
 
 # The fep.viz functions that return a picture (a NotebookFigure), and IPython's display of a PNG file.
 FIGURE_FUNCTIONS = (
-    "frame_grid", "plot_spectrum", "plot_history", "plot_temporal_profile", "plot_curves", "overlay", "figure",
+    "frame_grid", "plot_spectrum", "plot_history", "plot_temporal_profile", "plot_frame_changes", "plot_curves",
+    "overlay", "figure", "plot_fep_loop",
 )  # fmt: skip
 FIGURE_CALLS = tuple(f"viz.{name}(" for name in FIGURE_FUNCTIONS) + ("display(Image(",)
 EXECUTED = ROOT / "tests" / "artifacts" / "notebooks"
@@ -94,10 +133,22 @@ def test_notebook_runs_and_shows_its_figures(path, monkeypatch):
     nb = nbformat.read(path, as_version=4)
     expected = cells_calling(nb, FIGURE_CALLS)
     expected_players = cells_calling(nb, ("viz.animation_html(",))
+    # After the notebook: the self-checking exercise's solution, then its check again (it must pass).
+    (exercise,) = [i for i, c in enumerate(nb.cells) if "exercise-check" in c.metadata.get("tags", [])]
+    solution = nb.cells[exercise + 1].source.split("```python", 1)[1].split("```", 1)[0]
+    nb.cells += [nbformat.v4.new_code_cell(solution), nbformat.v4.new_code_cell(nb.cells[exercise].source)]
     client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     client.execute()
     EXECUTED.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, EXECUTED / path.name)  # for a person to open and look at
+
+    def printed(cell) -> str:
+        return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+
+    (check_cell,) = [c for c in nb.cells if "check-yourself" in c.metadata.get("tags", [])]
+    assert "all claims hold" in printed(check_cell), printed(check_cell)
+    assert "Not answered yet" in printed(nb.cells[exercise]), "the exercise ships unanswered"
+    assert "✓ Right" in printed(nb.cells[-1]), f"the solution passes its own check: {printed(nb.cells[-1])}"
 
     images, players, figure_texts = 0, 0, []
     for cell in nb.cells:

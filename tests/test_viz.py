@@ -98,6 +98,8 @@ def _every_figure(result):
         "plot_temporal_profile": viz.plot_temporal_profile({"m": MAP}),
         "plot_curves": viz.plot_curves({"c": [1.0, 0.5, 0.2]}),
         "figure": viz.figure(figsize=(2, 2)),
+        "plot_frame_changes": viz.plot_frame_changes({"m": MAP}, evidence=torch.tensor([0, 1, 1, 0, 0, 0]).bool()),
+        "plot_fep_loop": viz.plot_fep_loop(),
     }
 
 
@@ -147,3 +149,18 @@ def test_curves_from_deletion_insertion_use_their_shares_on_a_log_axis():
     assert ax.lines[0].get_xdata()[0] == pytest.approx(0.25)  # % of voxels, the 0 % point left out
     assert "AUC 0.420" in ax.get_legend().get_texts()[0].get_text()
     assert viz.plot_curves({"even": [1.0, 0.5, 0.0]}).axes[0].get_xscale() == "linear"
+
+
+def test_frame_grid_percentile_and_colour_bars():
+    spiky = torch.zeros(6, 24, 24)
+    spiky[:, 4:8, 4:8] = 1.0
+    spiky[0, 0, 0] = 1000.0  # one huge voxel: scaled by the maximum, the square would vanish
+    plain = viz.frame_grid(VIDEO, {"m": spiky}, frames=[1])
+    clipped = viz.frame_grid(VIDEO, {"m": spiky}, frames=[1], percentile=99, colorbar=True)
+    square = (slice(4, 8), slice(4, 8))
+    base = viz.rgb_frames(VIDEO)[1][square]
+    assert np.abs(plain.axes[1].images[0].get_array()[square] / 255.0 - base).max() < 0.01
+    assert np.abs(clipped.axes[1].images[0].get_array()[square] / 255.0 - base).max() > 0.1
+    assert len(clipped.axes) == 3  # two frames' axes and one colour bar
+    with pytest.raises(ValueError, match="percentile must be in"):
+        viz.frame_grid(VIDEO, {"m": spiky}, percentile=0)
