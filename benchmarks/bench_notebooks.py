@@ -51,7 +51,7 @@ def main() -> None:
         nb = nbformat.read(path, as_version=4)
         start = time.perf_counter()
         where = {"metadata": {"path": str(NOTEBOOKS)}}
-        client = NotebookClient(nb, timeout=600, kernel_name="python3", resources=where)
+        client = NotebookClient(nb, timeout=600, kernel_name="python3", resources=where, store_widget_state=True)
         client.execute()
         times[path.stem] = time.perf_counter() - start
         page = render(path, nb)
