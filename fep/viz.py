@@ -135,6 +135,15 @@ def overlay_frames(video, saliency, alpha: float = 0.5, cmap: str = "jet", vmax:
     return ((1 - weight) * rgb + weight * colours).clip(0, 1).__mul__(255).round().astype(np.uint8)
 
 
+def shade_evidence(ax, evidence, alpha: float = 0.15) -> None:
+    """Shade the evidence frames (``(T,)`` bool, or None for none) on a plot whose x axis is the frame."""
+    if evidence is None:
+        return
+    for t, on in enumerate(as_numpy(evidence).astype(bool)):
+        if on:
+            ax.axvspan(t - 0.5, t + 0.5, color="gold", alpha=alpha, linewidth=0)
+
+
 def _box(ax, box, colour: str = "lime") -> None:
     y0, x0, y1, x1 = (float(v) for v in box)
     ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor=colour, linewidth=1.2))
@@ -178,18 +187,10 @@ def frame_grid(
     images = [("clip", (rgb * 255).astype(np.uint8))]
     if percentile is not None and not 0 < percentile <= 100:
         raise FepValueError(f"percentile must be in (0, 100], got {percentile}.")
-    scales = {
-        label: float(
-            max(
-                np.percentile(np.abs(_maps(m, t_len)), percentile) if percentile else np.abs(_maps(m, t_len)).max(),
-                1e-12,
-            )
-        )
-        for label, m in rows.items()
-    }
-    images += [
-        (label, overlay_frames(video, np.abs(_maps(m, t_len)), alpha, cmap, scales[label])) for label, m in rows.items()
-    ]
+    magnitudes = {label: np.abs(_maps(m, t_len)) for label, m in rows.items()}  # each map read once
+    top = {label: np.percentile(a, percentile) if percentile else a.max() for label, a in magnitudes.items()}
+    scales = {label: float(max(value, 1e-12)) for label, value in top.items()}
+    images += [(label, overlay_frames(video, a, alpha, cmap, scales[label])) for label, a in magnitudes.items()]
     fig = NotebookFigure(
         figsize=(cell * len(frames) + (1.6 if colorbar else 0.8), cell * len(images) + (0.4 if title else 0.1))
     )
@@ -446,10 +447,8 @@ def plot_temporal_profile(maps: Mapping[str, object], evidence=None, title: str 
         mass = np.abs(as_numpy(m)).sum(axis=(1, 2))
         length = len(mass)
         ax.plot(mass / max(mass.sum(), 1e-12), marker="o", ms=3, label=label)
-    if evidence is not None and length:
-        for t, on in enumerate(as_numpy(evidence).astype(bool)):
-            if on:
-                ax.axvspan(t - 0.5, t + 0.5, color="gold", alpha=0.15, linewidth=0)
+    if length:
+        shade_evidence(ax, evidence)
     ax.set_xlabel("frame (shaded: evidence frames)")
     ax.set_ylabel("share of saliency")
     ax.legend(fontsize=8)
@@ -474,10 +473,7 @@ def plot_frame_changes(maps: Mapping[str, object], evidence=None, title: str | N
     for label, m in maps.items():
         changes = frame_changes(torch.as_tensor(np.abs(as_numpy(m)), dtype=torch.float64)).numpy()
         ax.plot(np.arange(len(changes)) + 0.5, changes, marker="o", ms=3, label=f"{label} (mean {changes.mean():.3f})")
-    if evidence is not None:
-        for t, on in enumerate(as_numpy(evidence).astype(bool)):
-            if on:
-                ax.axvspan(t - 0.5, t + 0.5, color="gold", alpha=0.15, linewidth=0)
+    shade_evidence(ax, evidence)
     ax.set_ylim(0, 1)
     ax.set_xlabel("between frame t and t+1")
     ax.set_ylabel("normalised L1 change")
@@ -524,7 +520,7 @@ def plot_curves(curves: Mapping[str, object], title: str = "", xlabel: str = "",
     return fig
 
 
-__all__ += ["plot_temporal_profile", "plot_frame_changes", "plot_curves"]
+__all__ += ["plot_temporal_profile", "plot_frame_changes", "plot_curves", "shade_evidence"]
 
 
 # The F-EP loop, box by box: (label, formula) placed on a ring; arrows follow the order.

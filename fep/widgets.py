@@ -26,13 +26,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
 from fep.dct import FILTERS, check_filter, lowpass
 from fep.errors import FepValueError
 from fep.methods import label_of
 from fep.metrics import spectral_concentration, spectrum_profile, temporal_difference
-from fep.viz import as_numpy, figure, figure_png, overlay_frames, rgb_frames
+from fep.viz import _box, as_numpy, figure, figure_png, overlay_frames, rgb_frames, shade_evidence
 
 __all__ = ["FrequencyExplorer", "ExplanationExplorer", "CutoffExplorer", "LiveView"]
 
@@ -300,8 +299,7 @@ class ExplanationExplorer(_Explorer):
             ax.set_title(label, fontsize=10)
             ax.set_axis_off()
             if self.show_truth:
-                y0, x0, y1, x1 = self.boxes[t]
-                ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor="lime"))
+                _box(ax, self.boxes[t])
         fig.tight_layout()
         self._show(fig)
         area = "sum over areas" if self.area == "all" else f"area {self.areas[self.area]:g}"
@@ -376,12 +374,9 @@ class CutoffExplorer(_Explorer):
         left.set_axis_off()
         left.set_title(f"frame {t}", fontsize=9)
         if self.boxes is not None:
-            y0, x0, y1, x1 = self.boxes[t]
-            left.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor="lime"))
+            _box(left, self.boxes[t])
         mass = s.sum(dim=(1, 2))
-        for frame, on in enumerate(self.evidence.tolist()):
-            if on:
-                right.axvspan(frame - 0.5, frame + 0.5, color="gold", alpha=0.2, linewidth=0)
+        shade_evidence(right, self.evidence, alpha=0.2)
         right.plot((mass / mass.sum().clamp_min(1e-12)).numpy(), marker="o", ms=3)
         right.axvline(t, color="grey", lw=0.8, ls=":")
         right.set_xlabel("frame (shaded: evidence)")
