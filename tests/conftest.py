@@ -1,5 +1,7 @@
-"""Shared fixtures: the tiny deterministic models and clips of fep.testing, and the browser for the
-JupyterLab tests (found, or installed as root with apt; see tests/test_browser.py)."""
+"""Shared fixtures: the tiny deterministic models and clips of fep.testing; the browser (found, or
+installed as root with apt), one JupyterLab and one Chromium for the whole run; and the course
+notebooks, each executed once per run (tests/course_runs.py) and read by tests/test_notebooks.py and
+tests/test_browser.py."""
 
 import os
 import shutil
@@ -90,6 +92,57 @@ def browser_path(pytestconfig) -> str:
         pytestconfig.stash[BROWSER_NOTE] = "installed Debian chromium with apt for this run"
     pytestconfig.stash[BROWSER_USED] = path
     return path
+
+
+@pytest.fixture(scope="session")
+def lab_folder(tmp_path_factory):
+    """JupyterLab's root for the run: notebooks/ (prepared copies of the course) beside results/."""
+    from course_runs import lab_root
+
+    return lab_root(tmp_path_factory.mktemp("lab"))
+
+
+@pytest.fixture(scope="session")
+def jupyterlab(lab_folder, browser_path):
+    """The URL of one JupyterLab for the whole run (loopback, no token); always stopped."""
+    from course_runs import jupyterlab_server
+
+    with jupyterlab_server(lab_folder) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def chromium(browser_path):
+    """One headless Chromium for the whole run; each test opens pages of its own (course_runs.page_of)."""
+    from course_runs import CHROMIUM_FLAGS, HANG_GUARD_S
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=HANG_GUARD_S * 1000)  # every expect waits on its condition, not on a clock
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=browser_path, args=CHROMIUM_FLAGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="session")
+def course_runs(request, lab_folder):
+    """Each course notebook executed once: by JupyterLab's Run All in Chromium where there is a browser,
+    else by nbclient (the browser-only checks then skip, or fail under CI=true)."""
+    from course_runs import COURSE_VIEWPORT, CourseRuns, page_of
+
+    try:
+        browser, url = request.getfixturevalue("chromium"), request.getfixturevalue("jupyterlab")
+    except pytest.skip.Exception:
+        yield CourseRuns(lab_folder / "notebooks")
+        return
+    errors = []
+    with page_of(browser, errors, COURSE_VIEWPORT) as page:
+        page.goto(f"{url}/lab?reset")
+        page.wait_for_function("() => window.jupyterapp !== undefined")
+        page.evaluate("async () => { await window.jupyterapp.restored; }")
+        yield CourseRuns(lab_folder / "notebooks", lab=(page, errors), browser_name=request.config.stash[BROWSER_USED])
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

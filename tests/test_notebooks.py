@@ -1,8 +1,10 @@
 """The course notebooks are stored clean, are structured as the course promises, and show their pictures.
 
-Each is executed top to bottom by a real kernel (nbclient, as JupyterLab runs it, with FEP_FAST=1); the
-test then counts what a reader sees: a PNG per figure-producing cell, an animation per player cell, no
-figure printed as ``<Figure size ...>`` text. The executed copies land in tests/artifacts/notebooks/."""
+Each is executed once per run, top to bottom by a real kernel with FEP_FAST=1 (JupyterLab's Run All in
+headless Chromium, or nbclient without a browser: tests/course_runs.py); this file checks the saved
+notebook — a PNG per figure-producing cell, an animation per player cell, no figure printed as
+``<Figure size ...>`` text, the claims and the exercise — and tests/test_browser.py checks what the page
+showed. The executed copies land in tests/artifacts/notebooks/."""
 
 import json
 from pathlib import Path
@@ -92,7 +94,7 @@ def test_readme_lists_every_notebook_and_make_lab():
         assert f"{name}.ipynb" in readme, name
 
 
-# ---- what a reader sees: every notebook executed by a real kernel, its pictures counted ----
+# ---- what a reader sees: every notebook executed once by a real kernel, its pictures counted ----
 
 # The fep.viz functions that return a picture (a NotebookFigure), and IPython's display of a PNG file.
 FIGURE_FUNCTIONS = (
@@ -100,7 +102,6 @@ FIGURE_FUNCTIONS = (
     "overlay", "figure", "plot_fep_loop",
 )  # fmt: skip
 FIGURE_CALLS = tuple(f"viz.{name}(" for name in FIGURE_FUNCTIONS) + ("display(Image(",)
-EXECUTED = ROOT / "tests" / "artifacts" / "notebooks"
 
 
 def test_figure_functions_are_every_picture_function_of_viz():
@@ -121,41 +122,41 @@ def cells_calling(nb, calls) -> int:
     return sum(cell.cell_type == "code" and any(call in cell.source for call in calls) for cell in nb.cells)
 
 
+def printed(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+
+
+def errors_in(nb) -> list[str]:
+    return [f"{o.ename}: {o.evalue}" for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_and_shows_its_figures(path, monkeypatch):
-    """Run top to bottom in a fresh kernel (FEP_FAST=1) from notebooks/, as JupyterLab would, then count
-    the pictures: at least one PNG per figure-producing cell, and no figure printed as text."""
+def test_notebook_runs_and_shows_its_figures(path, course_runs):
+    """Run top to bottom once in a fresh kernel (FEP_FAST=1) from notebooks/ with the exercise's solution
+    appended (JupyterLab's Run All then Save; nbclient where there is no browser), then count what the saved
+    notebook shows: at least one PNG per figure-producing cell, an animation per player cell, no figure
+    printed as text, the claims checked, the exercise unanswered and its solution passing."""
     import nbformat
-    from nbclient import NotebookClient
 
-    monkeypatch.setenv("FEP_FAST", "1")  # inherited by the kernel process
-    nb = nbformat.read(path, as_version=4)
-    expected = cells_calling(nb, FIGURE_CALLS)
-    expected_players = cells_calling(nb, ("viz.animation_html(",))
-    # After the notebook: the self-checking exercise's solution, then its check again (it must pass).
-    (exercise,) = [i for i, c in enumerate(nb.cells) if "exercise-check" in c.metadata.get("tags", [])]
-    solution = nb.cells[exercise + 1].source.split("```python", 1)[1].split("```", 1)[0]
-    nb.cells += [nbformat.v4.new_code_cell(solution), nbformat.v4.new_code_cell(nb.cells[exercise].source)]
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
-    client.execute()
-    EXECUTED.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, EXECUTED / path.name)  # for a person to open and look at
-
-    def printed(cell) -> str:
-        return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+    run = course_runs.of(path)
+    nb, exercise = run.nb, run.exercise
+    assert run.all_ran and not errors_in(nb), f"{path.name} ({run.executed_by}): {errors_in(nb)}"
+    source = nbformat.read(path, as_version=4)
+    expected = cells_calling(source, FIGURE_CALLS)
+    expected_players = cells_calling(source, ("viz.animation_html(",))
 
     (check_cell,) = [c for c in nb.cells if "check-yourself" in c.metadata.get("tags", [])]
     assert "all claims hold" in printed(check_cell), printed(check_cell)
     assert "Not answered yet" in printed(nb.cells[exercise]), "the exercise ships unanswered"
-    assert "✓ Right" in printed(nb.cells[-1]), f"the solution passes its own check: {printed(nb.cells[-1])}"
+    assert "✓ Right" in printed(run.solution_check), f"the solution passes its own check: {printed(run.solution_check)}"
 
     images, players, figure_texts = 0, 0, []
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             images += "image/png" in data
-            players += '<img src="data:image/png' in data.get("text/html", "")
+            players += '<img src="data:image/png' in "".join(data.get("text/html", ""))
             text = "".join(data.get("text/plain", "") if "data" in output else output.get("text", ""))
             if "<Figure size" in text:
                 figure_texts.append(text)
@@ -163,3 +164,28 @@ def test_notebook_runs_and_shows_its_figures(path, monkeypatch):
     assert expected + expected_players > 0 or path.stem == "05_your_own_video"
     assert images >= expected, f"{path.name}: {images} images for {expected} figure-producing cells"
     assert players >= expected_players, f"{path.name}: {players} animations for {expected_players} player cells"
+
+
+def test_without_a_browser_nbclient_runs_a_notebook_the_same_way(tmp_path):
+    """The fallback executor (a laptop without a browser): a prepared copy runs in a real kernel from its
+    folder under FEP_FAST=1, the solution is appended, and figures come back as PNGs."""
+    import nbformat
+    from course_runs import execute_with_nbclient, open_widget_views, prepare
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("import os\nfrom fep import viz\nfrom fep.course import check\nimport torch"),
+        nbformat.v4.new_code_cell("print('fast', os.environ['FEP_FAST'], 'in', os.path.basename(os.getcwd()))"),
+        nbformat.v4.new_code_cell("viz.frame_grid(torch.rand(3, 2, 8, 8), frames=range(2))"),
+        nbformat.v4.new_code_cell("answer = None  # the exercise"),
+        nbformat.v4.new_code_cell("check(answer, 2)", metadata={"tags": ["exercise-check"]}),
+        nbformat.v4.new_markdown_cell("<details>\n\n```python\nanswer = 1 + 1\n```\n</details>"),
+    ]
+    nbformat.write(nb, tmp_path / "mini.ipynb")
+    path, exercise = prepare(tmp_path / "mini.ipynb", tmp_path / "run")
+    ran = execute_with_nbclient(path)
+    assert exercise == 4 and len(ran.cells) == 9
+    assert printed(ran.cells[1]) == "fast 1 in run\n"
+    assert "image/png" in ran.cells[2].outputs[0].data
+    assert "Not answered yet" in printed(ran.cells[4]) and "✓ Right: 2." in printed(ran.cells[-2])
+    assert open_widget_views(ran) == 0 and "open widget models:" in printed(ran.cells[-1])

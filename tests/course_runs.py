@@ -1,0 +1,270 @@
+"""Each course notebook is executed once per test run, and every test reads that one execution.
+
+With a browser, the execution is what a student does: JupyterLab's Run All in headless Chromium, then
+Save; the saved notebook is what tests/test_notebooks.py checks, and what the page showed (decoded
+pictures, rendered widgets, console errors, a full-page screenshot) is what tests/test_browser.py checks.
+Without a browser (a laptop without root), nbclient runs the same prepared copy in a real kernel and the
+browser-only checks are skipped with one line (a failure under ``CI=true``, see tests/conftest.py).
+
+The prepared copy is the notebook plus three cells: the self-checking exercise's solution, then that
+exercise's check again, so that a run also shows the solution passing its own check; last, the ids of
+the widget models still open in the kernel, so that the page can be held to rendering each of them
+(progress bars close their own widgets when done).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+EXECUTED = ARTIFACTS / "notebooks"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+# Only a hang reaches this: every wait ends on its condition long before it on any machine (the slowest
+# notebook runs in under 20 s here). It exists so that a stuck kernel fails with a message instead of
+# using up CI's 90 minutes; it is not a speed budget, and no test has a time limit of its own.
+HANG_GUARD_S = 900
+# Tall enough that JupyterLab lays out every cell of a course notebook (it may skip far off-screen ones).
+COURSE_VIEWPORT = (1400, 9000)
+
+
+@dataclass
+class Rendered:
+    """What the JupyterLab page showed after Run All."""
+
+    image_sizes: list[tuple[int, int]]  # natural sizes of every <img> in the output areas
+    output_texts: list[str]  # inner text of every output area
+    widget_views: int  # output areas holding a rendered ipywidgets view
+    errors: list[str]  # console and page errors while the notebook was open
+    screenshot: Path
+
+
+OPEN_WIDGETS = "open widget models:"
+_OPEN_WIDGETS_CELL = f"from comm import get_comm_manager\n\nprint({OPEN_WIDGETS!r}, *sorted(get_comm_manager().comms))"
+
+
+@dataclass
+class ExecutedNotebook:
+    source: Path  # the course notebook in notebooks/
+    nb: object  # nbformat.NotebookNode of the prepared copy, executed (as saved by JupyterLab, or by nbclient)
+    executed_by: str
+    exercise: int  # index of the self-checking exercise's cell; the appended cells are the last three
+    rendered: Rendered | None = None  # None when nbclient ran it (no browser)
+    all_ran: bool = True  # JupyterLab's Run All reported every cell as run without an error
+
+    @property
+    def solution_check(self):
+        """The appended second run of the exercise's check, after its solution."""
+        return self.nb.cells[-2]
+
+    def open_widget_views(self) -> int:
+        """Outputs showing a widget whose model is still open in the kernel at the end."""
+        return open_widget_views(self.nb)
+
+
+def open_widget_views(nb) -> int:
+    text = "".join(o.get("text", "") for o in nb.cells[-1].get("outputs", []) if o.get("output_type") == "stream")
+    if OPEN_WIDGETS not in text:
+        return 0  # the run stopped before the last cell
+    open_ids = set(text.split(OPEN_WIDGETS, 1)[1].split())
+    views = [o.data[WIDGET_VIEW] for c in nb.cells for o in c.get("outputs", []) if WIDGET_VIEW in o.get("data", {})]
+    return sum(view["model_id"] in open_ids for view in views)
+
+
+def prepare(source: Path, folder: Path) -> tuple[Path, int]:
+    """Copy ``source`` into ``folder`` with the exercise's solution, its check and the open widgets appended."""
+    import nbformat
+
+    nb = nbformat.read(source, as_version=4)
+    (exercise,) = [i for i, c in enumerate(nb.cells) if "exercise-check" in c.metadata.get("tags", [])]
+    solution = nb.cells[exercise + 1].source.split("```python", 1)[1].split("```", 1)[0]
+    nb.cells += [
+        nbformat.v4.new_code_cell(solution),
+        nbformat.v4.new_code_cell(nb.cells[exercise].source),
+        nbformat.v4.new_code_cell(_OPEN_WIDGETS_CELL),
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / source.name
+    nbformat.write(nb, path)
+    return path, exercise
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def jupyterlab_server(root: Path):
+    """A JupyterLab on 127.0.0.1 (no token, a free port) serving ``root``, with ``window.jupyterapp``
+    exposed so that a test can wait for Run All's own promise; always stopped. Yields its URL."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0", "--IdentityProvider.token=", "--ServerApp.password=",
+        f"--ServerApp.root_dir={root}", "--LabApp.news_url=None", "--LabApp.expose_app_in_browser=True",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ] + (["--allow-root"] if os.geteuid() == 0 else [])  # fmt: skip
+    log_path = root / "jupyter.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, cwd=root, env={**os.environ, "FEP_FAST": "1"}
+        )
+        try:
+            _wait_until_serving(f"http://127.0.0.1:{port}", server, log_path)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def _wait_until_serving(url: str, server: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + HANG_GUARD_S
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/api/status", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError as err:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"JupyterLab did not start: {log_path.read_text()[-2000:]}") from err
+            time.sleep(0.2)  # polling the server's readiness
+
+
+@contextmanager
+def page_of(browser, errors: list, viewport=(1280, 720)):
+    """A fresh page (its own context) of the session's Chromium; console and page errors are collected."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(HANG_GUARD_S * 1000)
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        yield page
+    finally:
+        context.close()
+
+
+# Open a notebook in the running JupyterLab, Run All (its command resolves once every cell has run, or
+# false at the first error), then Save, as a student would from the menus.
+_RUN_ALL_AND_SAVE = """async (path) => {
+    const app = window.jupyterapp;
+    const panel = await app.commands.execute('docmanager:open', {path, factory: 'Notebook'});
+    await panel.context.ready;
+    await panel.sessionContext.ready;
+    app.shell.activateById(panel.id);
+    const ok = await app.commands.execute('notebook:run-all-cells');
+    await app.commands.execute('docmanager:save');
+    return ok === true;
+}"""
+_CLOSE_AND_SHUT_DOWN = """async () => {
+    const panel = window.jupyterapp.shell.currentWidget;
+    await panel.sessionContext.shutdown();
+    panel.dispose();
+}"""
+# The output areas of the notebook on screen (JupyterLab hides, but keeps, the other panels).
+_VISIBLE = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# Every widget output has a rendered view, and every picture in the outputs is decoded.
+_SETTLED = """([outputs, views]) => {
+    const rendered = [...document.querySelectorAll(outputs)].filter(o => o.querySelector('.jupyter-widgets'));
+    const images = [...document.querySelectorAll(outputs + ' img')];
+    return rendered.length >= views && images.every(i => i.complete && i.naturalWidth > 0);
+}"""
+_SEEN = """(outputs) => ({
+    images: [...document.querySelectorAll(outputs + ' img')].map(i => [i.naturalWidth, i.naturalHeight]),
+    widget_views: [...document.querySelectorAll(outputs)].filter(o => o.querySelector('.jupyter-widgets')).length,
+})"""
+
+
+@dataclass
+class CourseRuns:
+    """Executes each course notebook at most once (the first test that asks), then hands out the result."""
+
+    folder: Path  # the prepared copies live here (JupyterLab's root_dir/notebooks when a browser is used)
+    lab: tuple | None = None  # (page, its error list) of the session's JupyterLab, or None for nbclient
+    browser_name: str = ""
+    done: dict = field(default_factory=dict)
+
+    def of(self, source: Path) -> ExecutedNotebook:
+        if source not in self.done:
+            try:
+                self.done[source] = self._execute(source)
+            except Exception as err:  # kept, so that a second test reports it instead of running it again
+                self.done[source] = err
+        if isinstance(self.done[source], Exception):
+            raise self.done[source]
+        return self.done[source]
+
+    def _execute(self, source: Path) -> ExecutedNotebook:
+        import nbformat
+
+        path, exercise = prepare(source, self.folder)
+        if self.lab is None:
+            nb = execute_with_nbclient(path)
+            run = ExecutedNotebook(source, nb, "nbclient", exercise)
+        else:
+            run = self._run_all_in_jupyterlab(source, path, exercise)
+        EXECUTED.mkdir(parents=True, exist_ok=True)
+        nbformat.write(run.nb, EXECUTED / source.name)  # for a person to open and look at
+        return run
+
+    def _run_all_in_jupyterlab(self, source: Path, path: Path, exercise: int) -> ExecutedNotebook:
+        import nbformat
+
+        page, errors = self.lab
+        errors.clear()
+        all_ran = page.evaluate(_RUN_ALL_AND_SAVE, f"{path.parent.name}/{path.name}")
+        nb = nbformat.read(path, as_version=4)
+        # Widgets render once their models arrive, pictures once decoded: wait for both before looking.
+        page.wait_for_function(_SETTLED, arg=[_VISIBLE, open_widget_views(nb)])
+        seen = page.evaluate(_SEEN, _VISIBLE)
+        rendered = Rendered(
+            image_sizes=[tuple(size) for size in seen["images"]],
+            output_texts=page.locator(_VISIBLE).all_inner_texts(),
+            widget_views=seen["widget_views"],
+            errors=list(errors),
+            screenshot=ARTIFACTS / f"course_{source.stem}.png",
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(rendered.screenshot), full_page=True)
+        page.evaluate(_CLOSE_AND_SHUT_DOWN)
+        return ExecutedNotebook(
+            source, nb, f"JupyterLab Run All in {self.browser_name}", exercise, rendered, all_ran=all_ran
+        )
+
+
+def execute_with_nbclient(path: Path):
+    """Run ``path`` top to bottom in a fresh kernel from its folder (FEP_FAST=1), as JupyterLab would."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb, timeout=HANG_GUARD_S, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    client.execute(env={**os.environ, "FEP_FAST": "1"})  # the kernel's environment
+    return nb
+
+
+def lab_root(folder: Path) -> Path:
+    """JupyterLab's root: ``notebooks/`` (the prepared copies go there) beside the committed results/."""
+    (folder / "notebooks").mkdir(parents=True, exist_ok=True)
+    (folder / "results").symlink_to(ROOT / "results")
+    return folder
