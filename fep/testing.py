@@ -24,7 +24,15 @@ __all__ = [
     "square_detector",
     "same_weights",
     "clip_edges",
+    "FLOAT32_RTOL",
+    "assert_close_float32",
 ]
+
+# Float32 results of one computation differ between CPUs (AVX2 vs AVX-512 kernels), thread counts and
+# batch sizes, because sums are reduced in another order: by a few units in the last place (2^-23, about
+# 1.2e-7, relative) of the largest *term* of a sum, not of its result, and a few optimisation steps carry
+# that along. 1e-5 is about a hundred such units: far above that noise, far below any change of behaviour.
+FLOAT32_RTOL = 1e-5
 
 
 class TinyVideoNet(nn.Module):
@@ -106,6 +114,21 @@ def moving_square_clip(
     video[0, 1][truth] = 0.1
     video[0, 2][truth] = 0.1
     return video, truth
+
+
+def assert_close_float32(actual, expected, scale: float | None = None, msg: str = "") -> None:
+    """Assert that two float32 results agree up to reduction-order noise (tensors or numpy arrays).
+
+    The tolerance is :data:`FLOAT32_RTOL` relative to each value plus :data:`FLOAT32_RTOL` times
+    ``scale``, the magnitude of the largest term that went into the values (default: the largest
+    ``|expected|``); pass it where a small value is a difference of large ones (a margin of two logits).
+    """
+    actual, expected = torch.as_tensor(actual), torch.as_tensor(expected)
+    if scale is None:
+        scale = float(expected.abs().max()) if expected.numel() else 0.0
+    torch.testing.assert_close(
+        actual, expected, rtol=FLOAT32_RTOL, atol=FLOAT32_RTOL * scale, msg=lambda m: f"{msg}: {m}" if msg else m
+    )
 
 
 def same_weights(a: nn.Module, b: nn.Module) -> bool:
