@@ -24,6 +24,7 @@ costs one interpolation instead of a 25-neighbour softmax per pixel.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -50,8 +51,10 @@ def blur_frames(video: torch.Tensor, sigma: float) -> torch.Tensor:
     """Gaussian blur of every frame of ``video`` ``(N, C, T, H, W)`` (spatial only, reflect padding).
 
     The same result as torchvision's ``gaussian_blur`` with a ``2·ceil(3σ)+1`` kernel (a test holds
-    them equal), computed as two 1-D passes: at σ = 20 the 2-D kernel has 14,641 taps and the
-    separable form is about 30 times faster.
+    them equal), computed as two matrix products, ``B_H · frame · B_Wᵀ``, whose matrices fold the 1-D
+    kernel and the reflect padding together: at σ = 20 on 112 px frames this is about 20 times faster
+    than two 1-D convolutions (a 121-tap single-channel convolution is slow on CPUs), and the 2-D
+    kernel would have 14,641 taps.
     """
     if sigma <= 0:
         return video
@@ -60,14 +63,25 @@ def blur_frames(video: torch.Tensor, sigma: float) -> torch.Tensor:
     half = min(math.ceil(3 * sigma), h - 1, w - 1)
     if half < 1:
         return video
-    x = torch.arange(-half, half + 1, dtype=video.dtype, device=video.device)
+    frames = video.transpose(1, 2).reshape(n * t * c, h, w)
+    rows = _blur_matrix(h, sigma, half, video.dtype, video.device)
+    cols = _blur_matrix(w, sigma, half, video.dtype, video.device)
+    return (rows @ frames @ cols.T).reshape(n, t, c, h, w).transpose(1, 2)
+
+
+@functools.lru_cache(maxsize=32)
+def _blur_matrix(size: int, sigma: float, half: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``(size, size)``: row ``i`` holds the kernel centred on ``i``, taps beyond an edge reflected back
+    (``F.pad``'s ``reflect``: the edge itself is not repeated)."""
+    x = torch.arange(-half, half + 1, dtype=torch.float64)
     kernel = torch.exp(-0.5 * (x / sigma) ** 2)
     kernel = kernel / kernel.sum()
-    frames = video.transpose(1, 2).reshape(n * t * c, 1, h, w)
-    frames = F.pad(frames, (half, half, half, half), mode="reflect")
-    frames = F.conv2d(frames, kernel.view(1, 1, 1, -1))
-    frames = F.conv2d(frames, kernel.view(1, 1, -1, 1))
-    return frames.reshape(n, t, c, h, w).transpose(1, 2)
+    source = torch.arange(size)[:, None] + torch.arange(-half, half + 1)[None, :]
+    source = source.abs()  # reflect at 0
+    source = torch.where(source > size - 1, 2 * (size - 1) - source, source)  # reflect at size - 1
+    matrix = torch.zeros(size, size, dtype=torch.float64)
+    matrix.scatter_add_(1, source, kernel.expand(size, -1).contiguous())
+    return matrix.to(dtype=dtype, device=device)
 
 
 class Perturbation:

@@ -123,7 +123,7 @@ def assert_close_float32(actual, expected, scale: float | None = None, msg: str 
     ``scale``, the magnitude of the largest term that went into the values (default: the largest
     ``|expected|``); pass it where a small value is a difference of large ones (a margin of two logits).
     """
-    actual, expected = torch.as_tensor(actual), torch.as_tensor(expected)
+    actual, expected = torch.as_tensor(actual).detach(), torch.as_tensor(expected).detach()
     if scale is None:
         scale = float(expected.abs().max()) if expected.numel() else 0.0
     torch.testing.assert_close(
