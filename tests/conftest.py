@@ -142,7 +142,9 @@ def course_runs(request, lab_folder):
         page.goto(f"{url}/lab?reset")
         page.wait_for_function("() => window.jupyterapp !== undefined")
         page.evaluate("async () => { await window.jupyterapp.restored; }")
-        yield CourseRuns(lab_folder / "notebooks", lab=(page, errors), browser_name=request.config.stash[BROWSER_USED])
+        runs = CourseRuns(lab_folder / "notebooks", lab=(page, errors), browser_name=request.config.stash[BROWSER_USED])
+        yield runs
+        runs.close()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -179,7 +179,7 @@ _CLOSE_AND_SHUT_DOWN = """async () => {
     panel.dispose();
 }"""
 # The output areas of the notebook on screen (JupyterLab hides, but keeps, the other panels).
-_VISIBLE = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output"
+VISIBLE_OUTPUTS = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # Every widget output has a rendered view, and every picture in the outputs is decoded.
 _SETTLED = """([outputs, views]) => {
@@ -201,6 +201,24 @@ class CourseRuns:
     lab: tuple | None = None  # (page, its error list) of the session's JupyterLab, or None for nbclient
     browser_name: str = ""
     done: dict = field(default_factory=dict)
+    showing: Path | None = None  # the notebook left open (with its kernel) after its run
+
+    def page_on(self, source: Path):
+        """The page with ``source`` open after its run and its kernel still alive, for a test that drives
+        its widgets. In file order (tests/test_browser.py first) that is its one execution; a test run
+        in another order, which has closed it since, runs it again."""
+        run = self.of(source)
+        if self.showing != source:
+            path, exercise = prepare(source, self.folder)
+            run = self._run_all_in_jupyterlab(source, path, exercise)
+        assert run.all_ran, f"{source.name} did not run to the end: see {run.rendered.screenshot}"
+        return self.lab[0]
+
+    def close(self) -> None:
+        """Close the notebook left open and shut its kernel down."""
+        if self.showing is not None:
+            self.lab[0].evaluate(_CLOSE_AND_SHUT_DOWN)
+            self.showing = None
 
     def of(self, source: Path) -> ExecutedNotebook:
         if source not in self.done:
@@ -229,22 +247,23 @@ class CourseRuns:
         import nbformat
 
         page, errors = self.lab
+        self.close()
         errors.clear()
         all_ran = page.evaluate(_RUN_ALL_AND_SAVE, f"{path.parent.name}/{path.name}")
         nb = nbformat.read(path, as_version=4)
         # Widgets render once their models arrive, pictures once decoded: wait for both before looking.
-        page.wait_for_function(_SETTLED, arg=[_VISIBLE, open_widget_views(nb)])
-        seen = page.evaluate(_SEEN, _VISIBLE)
+        page.wait_for_function(_SETTLED, arg=[VISIBLE_OUTPUTS, open_widget_views(nb)])
+        seen = page.evaluate(_SEEN, VISIBLE_OUTPUTS)
         rendered = Rendered(
             image_sizes=[tuple(size) for size in seen["images"]],
-            output_texts=page.locator(_VISIBLE).all_inner_texts(),
+            output_texts=page.locator(VISIBLE_OUTPUTS).all_inner_texts(),
             widget_views=seen["widget_views"],
             errors=list(errors),
             screenshot=ARTIFACTS / f"course_{source.stem}.png",
         )
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(rendered.screenshot), full_page=True)
-        page.evaluate(_CLOSE_AND_SHUT_DOWN)
+        self.showing = source
         return ExecutedNotebook(
             source, nb, f"JupyterLab Run All in {self.browser_name}", exercise, rendered, all_ran=all_ran
         )

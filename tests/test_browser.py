@@ -1,11 +1,11 @@
 """The course in a real JupyterLab, driven by headless Chromium through Playwright.
 
 One JupyterLab (loopback only, no token, a free port) and one Chromium serve the whole run
-(tests/conftest.py). One test runs a small notebook with the FrequencyExplorer, drags the frame slider
-and the temporal-cutoff slider, and checks that the kernel saw the new values (the status line is
-written by the kernel) and that the rendered picture changed. The others read the one execution of
-each course notebook (Run All then Save in JupyterLab, tests/course_runs.py) and check what the page
-showed: decoded pictures, every widget rendered, no error. Screenshots go to tests/artifacts/.
+(tests/conftest.py), and each course notebook is executed there once: Run All, then Save
+(tests/course_runs.py). These tests check what the page showed: decoded pictures, every widget rendered,
+no error; and, on notebook 02's FrequencyExplorer with its kernel still running, that dragging the frame
+slider and the temporal-cutoff slider makes the kernel write a new status line and picture (the status
+line is written by the kernel). Screenshots go to tests/artifacts/.
 
 The browser: an installed Chromium or Chrome (Debian ``chromium``, ``chromium-browser``, Google Chrome);
 as root with apt, Debian's chromium is installed on first use, as ``.ci/run`` does (never a downloaded
@@ -14,36 +14,18 @@ how to enable them, except under ``CI=true``, where a missing browser fails them
 at its end whether the browser tests ran (tests/conftest.py).
 """
 
-import json
 from pathlib import Path
 
 import pytest
-from course_runs import ARTIFACTS, page_of
+from course_runs import ARTIFACTS, VISIBLE_OUTPUTS, page_of
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-CELLS = [
-    "from fep import gradients as G\n"
-    "from fep.models import load_model, preprocess\n"
-    "from fep.samples import load_sample\n"
-    "from fep.widgets import FrequencyExplorer",
-    "clip, truth = load_sample(0)\n"
-    "gradient = G.vanilla_gradient(load_model('toy'), preprocess(clip.frames, 'toy'), truth['label'])[0]\n"
-    "explorer = FrequencyExplorer(clip.frames, gradient)\n"
-    "explorer",
-]
-
-
-def _notebook(folder: Path) -> Path:
-    cells = [{"cell_type": "code", "metadata": {}, "source": c, "outputs": [], "execution_count": None} for c in CELLS]
-    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb = {"cells": cells, "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5}
-    path = folder / "explorer.ipynb"
-    path.write_text(json.dumps(nb))
-    return path
+FREQUENCY_NOTEBOOK = ROOT / "notebooks" / "02_frequency_modulation.ipynb"  # ends with a FrequencyExplorer
 
 
 def _drag(page, handle, dx: float) -> None:
+    handle.scroll_into_view_if_needed()
     box = handle.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
@@ -52,47 +34,40 @@ def _drag(page, handle, dx: float) -> None:
     page.mouse.up()
 
 
-def _open_and_run_all(page, url: str) -> None:
-    """As a student: open the notebook, wait for the kernel, then Run > Run All Cells from the menu."""
-    from playwright.sync_api import expect
-
-    page.goto(url)
-    page.wait_for_selector(".jp-Notebook")
-    expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle")
-    page.locator(".lm-MenuBar-item", has_text="Run").first.click()
-    page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
-
-
 @pytest.mark.browser
-def test_frequency_explorer_in_jupyterlab(browser_path, chromium, jupyterlab, lab_folder):
+def test_the_course_frequency_explorer_answers_its_sliders_in_jupyterlab(browser_path, course_runs):
+    """The FrequencyExplorer of notebook 02, after its Run All: dragging the frame slider and then the
+    temporal-cutoff slider makes the kernel write a new status line and a new picture each time."""
     from playwright.sync_api import expect
 
-    _notebook(lab_folder)
+    page = course_runs.page_on(FREQUENCY_NOTEBOOK)
+    errors = course_runs.lab[1]
+    before_drags = len(errors)
+    explorer = page.locator(VISIBLE_OUTPUTS).filter(has=page.locator(".widget-html-content", has_text="concentration"))
+    expect(explorer).to_have_count(1)
+    status = explorer.locator(".widget-html-content", has_text="concentration")
+    expect(status).to_contain_text("frame 0")
+    image = explorer.locator(".jupyter-widgets img").first
+    expect(image).to_be_visible()
+    before = image.get_attribute("src")
     ARTIFACTS.mkdir(exist_ok=True)
-    errors = []
-    with page_of(chromium, errors, (1500, 1000)) as page:
-        _open_and_run_all(page, f"{jupyterlab}/lab/tree/explorer.ipynb?reset")
-        status = page.locator(".widget-html-content", has_text="concentration")
-        expect(status).to_contain_text("frame 0")
-        image = page.locator(".jupyter-widgets img").first
-        expect(image).to_be_visible()
-        before = image.get_attribute("src")
-        page.screenshot(path=str(ARTIFACTS / "explorer_initial.png"))
+    explorer.screenshot(path=str(ARTIFACTS / "explorer_initial.png"))
 
-        sliders = page.locator(".widget-hslider .noUi-handle")
-        _drag(page, sliders.nth(0), 120)  # frame slider
-        expect(status).not_to_contain_text("frame 0 ")  # the kernel re-rendered
-        expect(image).not_to_have_attribute("src", before)
-        after_frame = image.get_attribute("src")
+    sliders = explorer.locator(".widget-hslider")
+    _drag(page, sliders.nth(0).locator(".noUi-handle"), 120)  # frame slider
+    frame = sliders.nth(0).locator(".widget-readout").inner_text()
+    expect(status).to_contain_text(f"frame {frame} ")  # the kernel re-rendered at the slider's last value
+    expect(image).not_to_have_attribute("src", before)
+    after_frame = image.get_attribute("src")
 
-        _drag(page, sliders.nth(1), 150)  # temporal cutoff slider
-        expect(status).not_to_contain_text("ct = 0.25")
-        expect(image).not_to_have_attribute("src", after_frame)
-        page.screenshot(path=str(ARTIFACTS / "explorer_after_drag.png"))
-        final = status.inner_text()
-        page.evaluate("async () => { await window.jupyterapp.shell.currentWidget.sessionContext.shutdown(); }")
-    assert "frame 0 " not in final and "ct = 0.25" not in final and "cs = 0.25" in final
-    assert not errors, errors
+    _drag(page, sliders.nth(1).locator(".noUi-handle"), 150)  # temporal cutoff slider
+    cutoff = sliders.nth(1).locator(".widget-readout").inner_text()
+    expect(status).to_contain_text(f"ct = {cutoff}")
+    expect(image).not_to_have_attribute("src", after_frame)
+    explorer.screenshot(path=str(ARTIFACTS / "explorer_after_drag.png"))
+    final = status.inner_text()
+    assert frame != "0" and cutoff != "0.25" and "cs = 0.25" in final, final
+    assert errors[before_drags:] == [], errors[before_drags:]
 
 
 COURSE = sorted((ROOT / "notebooks").glob("*.ipynb"))
