@@ -349,6 +349,13 @@ def load_model(
             download's hash included), or does not fit the architecture.
     """
     _check_name(name)
+    path = None
+    if weights is not None:  # found (or found missing) before the architecture is built: that takes seconds
+        if isinstance(weights, str) and weights == "default":
+            path = _shipped_weights(name) if name == TOY or name in SYNTHETIC_MODELS else None
+            path = path or _kinetics_checkpoint(name, download, progress)
+        else:
+            path = Path(weights)
     if name == TOY or name in SYNTHETIC_MODELS:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)  # weights=None gives the same random model every time
@@ -357,12 +364,7 @@ def load_model(
         import torchvision
 
         model = torchvision.models.get_model(name, weights=None)
-    if weights is not None:
-        if isinstance(weights, str) and weights == "default":
-            path = _shipped_weights(name) if name == TOY or name in SYNTHETIC_MODELS else None
-            path = path or _kinetics_checkpoint(name, download, progress)
-        else:
-            path = Path(weights)
+    if path is not None:
         _apply_state(model, _load_state(path), path, name)
     return model.eval().to(device)
 
