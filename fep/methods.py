@@ -128,7 +128,7 @@ class Method:
 
 # The experiments runner's budgets: option -> (fast, full).
 _QUIET = {"progress": (False, False)}
-_EP_BUDGET = MappingProxyType({"areas": ((0.05, 0.15), (0.05, 0.15)), "iterations": (10, 60), **_QUIET})
+_EP_BUDGET = MappingProxyType({"areas": ((0.05, 0.15), (0.05, 0.15)), "iterations": (5, 60), **_QUIET})
 _EXPLAIN = "fep.explain:extremal_perturbation"
 
 REGISTRY: Mapping[str, Method] = MappingProxyType({

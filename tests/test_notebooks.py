@@ -166,6 +166,7 @@ def test_notebook_runs_and_shows_its_figures(path, course_runs):
     assert players >= expected_players, f"{path.name}: {players} animations for {expected_players} player cells"
 
 
+@pytest.mark.slow
 def test_without_a_browser_nbclient_runs_a_notebook_the_same_way(tmp_path):
     """The fallback executor (a laptop without a browser): a prepared copy runs in a real kernel from its
     folder under FEP_FAST=1, the solution is appended, and figures come back as PNGs."""
