@@ -3,6 +3,7 @@ installed as root with apt), one JupyterLab and one Chromium for the whole run; 
 notebooks, each executed once per run (tests/course_runs.py) and read by tests/test_notebooks.py and
 tests/test_browser.py."""
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -128,21 +129,30 @@ def chromium(browser_path):
 
 @pytest.fixture(scope="session")
 def course_runs(request, lab_folder):
-    """Each course notebook executed once: by JupyterLab's Run All in Chromium where there is a browser,
-    else by nbclient (the browser-only checks then skip, or fail under CI=true)."""
-    from course_runs import COURSE_VIEWPORT, CourseRuns, page_of
+    """The course notebooks, each executed once: by JupyterLab's Run All in Chromium where there is a
+    browser (two tabs at a time; notebook 02 stays open for its slider test), else by nbclient (the
+    browser-only checks then skip, or fail under CI=true)."""
+    from course_runs import LANES, ROOT, RUN_VIEWPORT, SLIDER_NOTEBOOK, CourseRuns, Lane, page_of
 
+    course = sorted((ROOT / "notebooks").glob("*.ipynb"))
     try:
         browser, url = request.getfixturevalue("chromium"), request.getfixturevalue("jupyterlab")
     except pytest.skip.Exception:
-        yield CourseRuns(lab_folder / "notebooks")
+        yield CourseRuns(course, lab_folder / "notebooks")
         return
-    errors = []
-    with page_of(browser, errors, COURSE_VIEWPORT) as page:
-        page.goto(f"{url}/lab?reset")
-        page.wait_for_function("() => window.jupyterapp !== undefined")
-        page.evaluate("async () => { await window.jupyterapp.restored; }")
-        runs = CourseRuns(lab_folder / "notebooks", lab=(page, errors), browser_name=request.config.stash[BROWSER_USED])
+    with contextlib.ExitStack() as stack:
+        lanes = []
+        for _ in range(LANES):
+            errors = []
+            page = stack.enter_context(page_of(browser, errors, RUN_VIEWPORT))
+            page.goto(f"{url}/lab?reset")
+            page.wait_for_function("() => window.jupyterapp !== undefined")
+            page.evaluate("async () => { await window.jupyterapp.restored; }")
+            lanes.append(Lane(page, errors))
+        runs = CourseRuns(
+            course, lab_folder / "notebooks", lanes, request.config.stash[BROWSER_USED],
+            keep_open=SLIDER_NOTEBOOK,
+        )  # fmt: skip
         yield runs
         runs.close()
 

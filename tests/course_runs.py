@@ -35,7 +35,10 @@ CHROMIUM_FLAGS = [
 # notebook runs in under 20 s here). It exists so that a stuck kernel fails with a message instead of
 # using up CI's 90 minutes; it is not a speed budget, and no test has a time limit of its own.
 HANG_GUARD_S = 900
-# Tall enough that JupyterLab lays out every cell of a course notebook (it may skip far off-screen ones).
+# A tab runs its notebook at a laptop's size, then grows tall enough that JupyterLab lays out every cell of
+# a course notebook (it may skip far off-screen ones) while the test looks at it: painting a page 9000 px
+# tall all the time a notebook runs costs Chromium a third more CPU.
+RUN_VIEWPORT = (1400, 1000)
 COURSE_VIEWPORT = (1400, 9000)
 
 
@@ -119,9 +122,8 @@ def jupyterlab_server(root: Path):
     ] + (["--allow-root"] if os.geteuid() == 0 else [])  # fmt: skip
     log_path = root / "jupyter.log"
     with open(log_path, "w") as log:
-        server = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, cwd=root, env={**os.environ, "FEP_FAST": "1"}
-        )
+        env = {**os.environ, "FEP_FAST": "1", "OMP_NUM_THREADS": str(KERNEL_THREADS)}  # the kernels inherit it
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=root, env=env)
         try:
             _wait_until_serving(f"http://127.0.0.1:{port}", server, log_path)
             yield f"http://127.0.0.1:{port}"
@@ -162,16 +164,25 @@ def page_of(browser, errors: list, viewport=(1280, 720)):
 
 
 # Open a notebook in the running JupyterLab, Run All (its command resolves once every cell has run, or
-# false at the first error), then Save, as a student would from the menus.
-_RUN_ALL_AND_SAVE = """async (path) => {
-    const app = window.jupyterapp;
-    const panel = await app.commands.execute('docmanager:open', {path, factory: 'Notebook'});
-    await panel.context.ready;
-    await panel.sessionContext.ready;
-    app.shell.activateById(panel.id);
-    const ok = await app.commands.execute('notebook:run-all-cells');
-    await app.commands.execute('docmanager:save');
-    return ok === true;
+# false at the first error), then Save, as a student would from the menus. It returns at once; the page
+# records the outcome in window.fepRun, which the lanes below poll.
+_START_RUN_ALL_AND_SAVE = """(path) => {
+    window.fepRun = {done: false};
+    (async () => {
+        const app = window.jupyterapp;
+        const panel = await app.commands.execute('docmanager:open', {path, factory: 'Notebook'});
+        await panel.context.ready;
+        await panel.sessionContext.ready;
+        app.shell.activateById(panel.id);
+        const ok = await app.commands.execute('notebook:run-all-cells');
+        await app.commands.execute('docmanager:save');
+        window.fepRun = {done: true, ok: ok === true};
+    })().catch(err => { window.fepRun = {done: true, ok: false, error: String(err)}; });
+}"""
+# Back to the top of the notebook (Run All leaves it scrolled to the last cell), as a reader starts.
+_SCROLL_TO_TOP = """() => {
+    const outer = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer');
+    if (outer) outer.scrollTop = 0;
 }"""
 _CLOSE_AND_SHUT_DOWN = """async () => {
     const panel = window.jupyterapp.shell.currentWidget;
@@ -191,66 +202,108 @@ _SEEN = """(outputs) => ({
     images: [...document.querySelectorAll(outputs + ' img')].map(i => [i.naturalWidth, i.naturalHeight]),
     widget_views: [...document.querySelectorAll(outputs)].filter(o => o.querySelector('.jupyter-widgets')).length,
 })"""
+# Two notebooks at a time, in two JupyterLab tabs, each kernel with half the cores for torch: a notebook
+# spends much of its time in single-threaded Python (imports, plotting), so two lanes keep a 2-core
+# machine busy (the course: 43 s against 67 s one after the other, measured here with nbclient).
+LANES = 2
+KERNEL_THREADS = max(1, (os.cpu_count() or 2) // LANES)
+# Run last and left open with its kernel, for the test that drags its FrequencyExplorer's sliders.
+SLIDER_NOTEBOOK = ROOT / "notebooks" / "02_frequency_modulation.ipynb"
+
+
+@dataclass
+class Lane:
+    """One JupyterLab tab of the run: it runs one notebook at a time."""
+
+    page: object
+    errors: list  # console and page errors since the current notebook started
+    running: tuple | None = None  # (source, prepared path, exercise index) while its Run All runs
+    showing: Path | None = None  # the notebook left open, its kernel alive
 
 
 @dataclass
 class CourseRuns:
-    """Executes each course notebook at most once (the first test that asks), then hands out the result."""
+    """Executes the course notebooks once, all at the first test that asks, then hands out the results."""
 
+    sources: list[Path]  # the course notebooks, in notebooks/
     folder: Path  # the prepared copies live here (JupyterLab's root_dir/notebooks when a browser is used)
-    lab: tuple | None = None  # (page, its error list) of the session's JupyterLab, or None for nbclient
+    lanes: list[Lane] = field(default_factory=list)  # JupyterLab tabs; none: nbclient runs them
     browser_name: str = ""
-    done: dict = field(default_factory=dict)
-    showing: Path | None = None  # the notebook left open (with its kernel) after its run
-
-    def page_on(self, source: Path):
-        """The page with ``source`` open after its run and its kernel still alive, for a test that drives
-        its widgets. In file order (tests/test_browser.py first) that is its one execution; a test run
-        in another order, which has closed it since, runs it again."""
-        run = self.of(source)
-        if self.showing != source:
-            path, exercise = prepare(source, self.folder)
-            run = self._run_all_in_jupyterlab(source, path, exercise)
-        assert run.all_ran, f"{source.name} did not run to the end: see {run.rendered.screenshot}"
-        return self.lab[0]
-
-    def close(self) -> None:
-        """Close the notebook left open and shut its kernel down."""
-        if self.showing is not None:
-            self.lab[0].evaluate(_CLOSE_AND_SHUT_DOWN)
-            self.showing = None
+    keep_open: Path | None = None  # left open after its run, for a test that drives its widgets
+    done: dict = field(default_factory=dict)  # source -> ExecutedNotebook, or the exception it raised
 
     def of(self, source: Path) -> ExecutedNotebook:
-        if source not in self.done:
-            try:
-                self.done[source] = self._execute(source)
-            except Exception as err:  # kept, so that a second test reports it instead of running it again
-                self.done[source] = err
+        if not self.done:
+            self._execute_all()
         if isinstance(self.done[source], Exception):
             raise self.done[source]
         return self.done[source]
 
-    def _execute(self, source: Path) -> ExecutedNotebook:
+    def page_on(self, source: Path) -> tuple:
+        """``(page, errors)`` of the tab where ``source`` is still open after its run, kernel alive."""
+        run = self.of(source)
+        assert run.all_ran, f"{source.name} did not run to the end: see {run.rendered.screenshot}"
+        (lane,) = [lane for lane in self.lanes if lane.showing == source]
+        return lane.page, lane.errors
+
+    def close(self) -> None:
+        """Close every notebook left open and shut its kernel down."""
+        for lane in self.lanes:
+            if lane.showing is not None:
+                lane.page.evaluate(_CLOSE_AND_SHUT_DOWN)
+                lane.showing = None
+
+    def _execute_all(self) -> None:
+        if not self.lanes:
+            for source in self.sources:
+                self._keep(source, self._with_nbclient)
+            return
+        queue = sorted(self.sources, key=lambda s: s == self.keep_open)  # the one kept open runs last
+        while queue or any(lane.running for lane in self.lanes):
+            for lane in self.lanes:
+                if lane.running is None and queue:
+                    self._keep(queue[0], lambda source, lane=lane: self._start(lane, source))
+                    queue.pop(0)
+                elif lane.running is not None and lane.page.evaluate("() => window.fepRun.done"):
+                    source = lane.running[0]
+                    self._keep(source, lambda _, lane=lane: self._finish(lane))
+            time.sleep(0.2)  # polling the tabs' Run All, not synchronising on time
+
+    def _keep(self, source: Path, step) -> None:
+        """Run one step for ``source``; its result or its exception is what the tests will see."""
         import nbformat
 
+        try:
+            run = step(source)
+        except Exception as err:  # kept, so that every test of that notebook reports it
+            self.done[source] = err
+            for lane in self.lanes:
+                lane.running = None if lane.running and lane.running[0] == source else lane.running
+            return
+        if isinstance(run, ExecutedNotebook):
+            self.done[source] = run
+            EXECUTED.mkdir(parents=True, exist_ok=True)
+            nbformat.write(run.nb, EXECUTED / source.name)  # for a person to open and look at
+
+    def _with_nbclient(self, source: Path) -> ExecutedNotebook:
         path, exercise = prepare(source, self.folder)
-        if self.lab is None:
-            nb = execute_with_nbclient(path)
-            run = ExecutedNotebook(source, nb, "nbclient", exercise)
-        else:
-            run = self._run_all_in_jupyterlab(source, path, exercise)
-        EXECUTED.mkdir(parents=True, exist_ok=True)
-        nbformat.write(run.nb, EXECUTED / source.name)  # for a person to open and look at
-        return run
+        return ExecutedNotebook(source, execute_with_nbclient(path), "nbclient", exercise)
 
-    def _run_all_in_jupyterlab(self, source: Path, path: Path, exercise: int) -> ExecutedNotebook:
+    def _start(self, lane: Lane, source: Path) -> None:
+        path, exercise = prepare(source, self.folder)
+        lane.errors.clear()
+        lane.running = (source, path, exercise)
+        lane.page.evaluate(_START_RUN_ALL_AND_SAVE, f"{path.parent.name}/{path.name}")
+
+    def _finish(self, lane: Lane) -> ExecutedNotebook:
         import nbformat
 
-        page, errors = self.lab
-        self.close()
-        errors.clear()
-        all_ran = page.evaluate(_RUN_ALL_AND_SAVE, f"{path.parent.name}/{path.name}")
+        (source, path, exercise), page = lane.running, lane.page
+        lane.running, lane.showing = None, source
+        outcome = page.evaluate("() => window.fepRun")
         nb = nbformat.read(path, as_version=4)
+        page.set_viewport_size(dict(zip(("width", "height"), COURSE_VIEWPORT, strict=True)))
+        page.evaluate(_SCROLL_TO_TOP)
         # Widgets render once their models arrive, pictures once decoded: wait for both before looking.
         page.wait_for_function(_SETTLED, arg=[VISIBLE_OUTPUTS, open_widget_views(nb)])
         seen = page.evaluate(_SEEN, VISIBLE_OUTPUTS)
@@ -258,15 +311,17 @@ class CourseRuns:
             image_sizes=[tuple(size) for size in seen["images"]],
             output_texts=page.locator(VISIBLE_OUTPUTS).all_inner_texts(),
             widget_views=seen["widget_views"],
-            errors=list(errors),
+            errors=list(lane.errors) + ([outcome["error"]] if "error" in outcome else []),
             screenshot=ARTIFACTS / f"course_{source.stem}.png",
         )
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(rendered.screenshot), full_page=True)
-        self.showing = source
-        return ExecutedNotebook(
-            source, nb, f"JupyterLab Run All in {self.browser_name}", exercise, rendered, all_ran=all_ran
-        )
+        page.set_viewport_size(dict(zip(("width", "height"), RUN_VIEWPORT, strict=True)))
+        if source != self.keep_open:
+            page.evaluate(_CLOSE_AND_SHUT_DOWN)
+            lane.showing = None
+        by = f"JupyterLab Run All in {self.browser_name}"
+        return ExecutedNotebook(source, nb, by, exercise, rendered, all_ran=outcome["ok"])
 
 
 def execute_with_nbclient(path: Path):

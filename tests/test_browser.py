@@ -17,11 +17,10 @@ at its end whether the browser tests ran (tests/conftest.py).
 from pathlib import Path
 
 import pytest
-from course_runs import ARTIFACTS, VISIBLE_OUTPUTS, page_of
+from course_runs import ARTIFACTS, SLIDER_NOTEBOOK, VISIBLE_OUTPUTS, page_of
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-FREQUENCY_NOTEBOOK = ROOT / "notebooks" / "02_frequency_modulation.ipynb"  # ends with a FrequencyExplorer
 
 
 def _drag(page, handle, dx: float) -> None:
@@ -40,8 +39,7 @@ def test_the_course_frequency_explorer_answers_its_sliders_in_jupyterlab(browser
     temporal-cutoff slider makes the kernel write a new status line and a new picture each time."""
     from playwright.sync_api import expect
 
-    page = course_runs.page_on(FREQUENCY_NOTEBOOK)
-    errors = course_runs.lab[1]
+    page, errors = course_runs.page_on(SLIDER_NOTEBOOK)
     before_drags = len(errors)
     explorer = page.locator(VISIBLE_OUTPUTS).filter(has=page.locator(".widget-html-content", has_text="concentration"))
     expect(explorer).to_have_count(1)
