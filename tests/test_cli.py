@@ -20,6 +20,7 @@ def _one_error_line(capsys) -> str:
     return err[0]
 
 
+@pytest.mark.slow
 def test_explain_writes_every_output(tmp_path, capsys):
     out = tmp_path / "run"
     code = main([
@@ -35,6 +36,7 @@ def test_explain_writes_every_output(tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging folder left
 
 
+@pytest.mark.slow
 def test_explain_with_target_by_name_and_method(tmp_path):
     out = tmp_path / "named"
     assert main([
@@ -63,6 +65,7 @@ def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, capsys, argv, m
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_existing_output_folder_is_not_overwritten_without_force(tmp_path, capsys):
     out = tmp_path / "keep"
     out.mkdir()
@@ -75,6 +78,7 @@ def test_existing_output_folder_is_not_overwritten_without_force(tmp_path, capsy
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep"]
 
 
+@pytest.mark.slow
 def test_demo_writes_both_methods_and_a_gif_of_t_frames(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--iterations", "3", "--out", str(out)]) == 0
@@ -122,6 +126,7 @@ def test_an_internal_error_is_a_bug_exit_1_with_its_traceback(tmp_path, capsys, 
     assert not out.exists() and list(tmp_path.iterdir()) == []  # nothing half-written
 
 
+@pytest.mark.slow
 def test_auto_iterations_are_reported_and_device_is_checked(tmp_path, capsys):
     out = tmp_path / "auto"
     assert main(["explain", str(SAMPLE), "--model", "toy", "--areas", "0.1", "--device", "cpu", "--out", str(out)]) == 0

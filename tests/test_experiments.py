@@ -104,6 +104,7 @@ def test_torchrun_two_processes_give_the_same_table(uninterrupted, tmp_path):
     assert _table(out) == _table(uninterrupted)
 
 
+@pytest.mark.slow
 def test_folder_of_real_videos_skips_ground_truth(tmp_path):
     from fep.samples import sample_paths
 
@@ -166,6 +167,7 @@ def test_the_deep_model_through_the_same_command(tmp_path):
     assert len(curve) == 9 and curve[0] >= curve[-1]
 
 
+@pytest.mark.slow
 def test_a_method_that_ignores_the_model_scores_randomisation_correlation_one(tmp_path, monkeypatch):
     from types import MappingProxyType
 
@@ -224,6 +226,7 @@ def test_paired_differences_and_verdicts_from_hand_made_items(tmp_path):
         summary_table(load_summary(tmp_path), "scene", ["gt_ap"])
 
 
+@pytest.mark.slow
 def test_a_full_run_does_not_reuse_items_of_a_fast_run(tmp_path):
     clips = synthetic_clips(1)
     run_experiments(tmp_path, ["gradient"], clips, fast=True, progress=False)

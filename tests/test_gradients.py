@@ -42,6 +42,7 @@ def test_vanilla_gradient_matches_hand_written_autograd(toy, clips):
     assert_close_float32(G.gradient_x_input(toy, clips, targets, reduction="sum"), (expected * clips).sum(1))
 
 
+@pytest.mark.slow
 def test_integrated_gradients_completeness(toy, clips):
     saliency, delta = G.integrated_gradients(
         toy, clips[:1], 0, steps=64, batch_size=16, progress=False, return_delta=True

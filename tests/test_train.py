@@ -29,6 +29,7 @@ def test_same_seed_same_weights_on_a_short_run():
     assert not torch.are_deterministic_algorithms_enabled()  # the caller's setting is restored
 
 
+@pytest.mark.slow
 def test_command_writes_weights_and_card(tmp_path):
     assert (
         main(["--model", "toy", "--steps", "1", "--batch-size", "5", "--eval-clips", "4", "--out", str(tmp_path)]) == 0
