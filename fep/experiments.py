@@ -105,7 +105,7 @@ HIGHER_IS_BETTER = {
     "temporal_localisation",
 }  # fmt: skip
 # Budgets per item (fast, full): the methods' own are in fep.methods (Method.budget).
-DELETION_STEPS = (8, 16)  # log-spaced from 0.25 % of the voxels (fep.metrics.removal_fractions)
+DELETION_STEPS = (4, 16)  # log-spaced from 0.25 % of the voxels (fep.metrics.removal_fractions)
 
 
 @dataclass

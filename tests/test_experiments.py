@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fep.cli import main
-from fep.experiments import parse_method, run_experiments, synthetic_clips
+from fep.experiments import DELETION_STEPS, parse_method, run_experiments, synthetic_clips
 
 METHODS = ["gradient", "ep3d", "fep"]
 ARGS = ["experiments", "--fast", "--clips", "2", "--methods", *METHODS]
@@ -146,7 +146,7 @@ def test_a_family_with_the_sanity_column_pairs_fep_with_3d_ep(tmp_path):
     for name in ("metrics_brief.png", "pareto_brief.png", "curves_brief.png"):
         assert (out / name).stat().st_size > 0
     curve = json.loads(next((out / "items").glob("*__fep.json")).read_text())["deletion_curve"]
-    assert len(curve) == 9 and curve[0] >= curve[-1]  # 8 log-spaced steps after the intact clip
+    assert len(curve) == DELETION_STEPS[0] + 1 and curve[0] >= curve[-1]  # log-spaced steps after the intact clip
 
 
 @pytest.mark.slow
@@ -164,7 +164,7 @@ def test_the_deep_model_through_the_same_command(tmp_path):
     assert -1 <= float(row["randomisation_rank_corr"]) < 0.99  # the explanation depends on the weights
     assert json.loads((out / "summary.json").read_text())["info"]["model_name"] == "mc3_18_synthetic"
     curve = json.loads(next((out / "items").glob("*.json")).read_text())["deletion_curve"]
-    assert len(curve) == 9 and curve[0] >= curve[-1]
+    assert len(curve) == DELETION_STEPS[0] + 1 and curve[0] >= curve[-1]
 
 
 @pytest.mark.slow
@@ -231,8 +231,9 @@ def test_a_full_run_does_not_reuse_items_of_a_fast_run(tmp_path):
     clips = synthetic_clips(1)
     run_experiments(tmp_path, ["gradient"], clips, fast=True, progress=False)
     item = next((tmp_path / "items").glob("*.json"))
-    assert json.loads(item.read_text())["fast"] is True and len(json.loads(item.read_text())["deletion_curve"]) == 9
+    fast = json.loads(item.read_text())
+    assert fast["fast"] is True and len(fast["deletion_curve"]) == DELETION_STEPS[0] + 1
     rows = run_experiments(tmp_path, ["gradient"], clips, fast=False, progress=False)
     again = json.loads(item.read_text())
-    assert again["fast"] is False and len(again["deletion_curve"]) == 17  # recomputed with the full budget
+    assert again["fast"] is False and len(again["deletion_curve"]) == DELETION_STEPS[1] + 1  # the full budget
     assert len(rows) == 1
