@@ -37,14 +37,14 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/ $(ALLOW_ROOT)
 
-# TorchRay is a benchmark-only dependency (P3 compares against it); it lives in the [bench] extra.
+# TorchRay is a benchmark-only dependency (benchmarks/bench_torchray.py compares against it); it lives in the [bench] extra.
 BENCH_STAMP := $(VENV)/.fep-bench-installed
 
 $(BENCH_STAMP): pyproject.toml $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	@touch $(BENCH_STAMP)
 
-# About an hour on a 2-core laptop CPU; results in benchmarks/results/ (SUMMARY.md, JSON, plots).
+# About an hour on a 2-core laptop CPU; results in results/performance/ (SUMMARY.md, JSON, plots).
 bench: setup $(BENCH_STAMP)
 	$(PY) benchmarks/bench_dct.py
 	$(PY) benchmarks/bench_explain.py

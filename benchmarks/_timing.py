@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parent.parent / "results" / "performance"
 
 
 def median_time(fn: Callable[[], object], repeats: int = 7, warmup: int = 2) -> float:
@@ -49,7 +49,7 @@ def machine() -> dict:
 
 
 def write_result(name: str, data: dict) -> Path:
-    """Write ``benchmarks/results/<name>.json`` atomically and return its path."""
+    """Write ``results/performance/<name>.json`` atomically and return its path."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     with tempfile.NamedTemporaryFile("w", dir=RESULTS, suffix=".tmp", delete=False) as tmp:

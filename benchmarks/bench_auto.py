@@ -15,7 +15,7 @@ paired difference to ``fixed-100`` over the same masks (mean ± 95 % interval).
 Part 2 (``--cli``): ``fep explain`` on a 16-frame 112 px clip with r2plus1d_18 (random weights saved as
 a checkpoint) at the CLI's default areas, ``--iterations 100`` and the default (auto), side by side.
 
-Writes ``benchmarks/results/auto.json`` and ``auto.md``. Run: ``python benchmarks/bench_auto.py [--table]
+Writes ``results/performance/auto.json`` and ``auto.md``. Run: ``python benchmarks/bench_auto.py [--table]
 [--cli] [--clips N]`` (both parts by default; about 20 minutes on a 2-core CPU).
 """
 
@@ -36,9 +36,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import RESULTS, machine, write_result  # noqa: E402
 
-from fep.experiments import synthetic_clips  # noqa: E402
-from fep.explain import extremal_perturbation  # noqa: E402
-from fep.metrics import ground_truth_ap, kept_probability, mass_in_ground_truth  # noqa: E402
+from fep.bench.faithfulness import kept_probability  # noqa: E402
+from fep.bench.map_metrics import ground_truth_ap, mass_in_ground_truth  # noqa: E402
+from fep.bench.runner import synthetic_clips  # noqa: E402
+from fep.ep.api import extremal_perturbation  # noqa: E402
 from fep.models import load_model  # noqa: E402
 
 AREAS = (0.05, 0.15)
@@ -108,7 +109,7 @@ def cli_side_by_side() -> dict:
     """fep explain with r2plus1d_18 (random weights), --iterations 100 and the default, one after the other."""
     import torchvision
 
-    from fep.samples import SAMPLES_DIR
+    from fep.data.samples import SAMPLES_DIR
 
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = Path(tmp) / "r2plus1d_18_random.pt"
@@ -158,7 +159,7 @@ def markdown(result: dict) -> str:
                 lines.append(f"| {method} | {name} | {run['seconds']:.0f} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += [
-        "How the defaults were chosen. The stopping constants (`fep/stopping.py`) were tuned on 12 other "
+        "How the defaults were chosen. The stopping constants (`fep/ep/stopping.py`) were tuned on 12 other "
         "held-out clips (seeds 400000-400011) from full trajectories, then checked here. A first warm start "
         "was binary (1 on the top-a cells, 0 elsewhere): on these 64 clips it stopped F-EP at 13 iterations but "
         "lost ground-truth AP (0.662, Δ -0.028 ± 0.015; mass in GT Δ -0.010 ± 0.010; kept probability Δ -0.001 ± "

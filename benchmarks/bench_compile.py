@@ -1,4 +1,4 @@
-"""Does ``torch.compile`` win for fep's own per-iteration work? (Issue #10: use it only if it wins here.)
+"""Does ``torch.compile`` win for fep's own per-iteration work? (Use it only if it wins here.)
 
 fep's work in an iteration, without the model: upsample the mask grid, the area loss, the masked clips
 from the blur pyramid, and the backward pass through them (toy-model sizes: one clip 3x16x112x112,
@@ -26,8 +26,8 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import machine, write_result  # noqa: E402
 
-from fep.objectives import area_loss, area_zero_counts  # noqa: E402
-from fep.perturbation import Perturbation, upsample_mask  # noqa: E402
+from fep.ep.objectives import area_loss, area_zero_counts  # noqa: E402
+from fep.ep.perturbation import Perturbation, upsample_mask  # noqa: E402
 
 
 def main() -> None:

@@ -2,8 +2,8 @@
 
 On held-out synthetic clips (toy model, one area a = 0.1), for k in 25 … 800:
 - quality = target probability of each clip keeping only the top-a voxels of its mask (the rest
-  blurred, :func:`fep.metrics.kept_probability`) and ground-truth AP of the mask
-  (:func:`fep.metrics.ground_truth_ap`), both averaged over clips;
+  blurred, :func:`fep.bench.faithfulness.kept_probability`) and ground-truth AP of the mask
+  (:func:`fep.bench.map_metrics.ground_truth_ap`), both averaged over clips;
 - 3D-EP follows TorchRay's schedule: the area weight is 300 · 1.0035^t at iteration t whatever the
   run length, so a k-iteration run is the first k iterations of the 800-iteration run. It is run once
   and read at every k (one short run is re-done in full to check that the snapshot is exact);
@@ -12,7 +12,7 @@ On held-out synthetic clips (toy model, one area a = 0.1), for k in 25 … 800:
 
 Reports the smallest k at which F-EP matches 800-iteration 3D-EP: both mean qualities at least the
 reference minus ``--tolerance`` (0.01). All clips are explained in one batch per run.
-Finished runs are kept in ``benchmarks/results/convergence.json`` and reused by a re-run with the same
+Finished runs are kept in ``results/performance/convergence.json`` and reused by a re-run with the same
 settings (``--fresh`` to redo them), so an interrupted benchmark loses nothing.
 
 Run: ``python benchmarks/bench_convergence.py [--quick] [--fep key=value,...]``.
@@ -33,9 +33,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import RESULTS, machine, write_result  # noqa: E402
 
-from fep.experiments import parse_method, synthetic_clips  # noqa: E402
-from fep.explain import AREA_WEIGHT, extremal_perturbation  # noqa: E402
-from fep.metrics import ground_truth_ap, kept_probability  # noqa: E402
+from fep.bench.faithfulness import kept_probability  # noqa: E402
+from fep.bench.map_metrics import ground_truth_ap  # noqa: E402
+from fep.bench.runner import parse_method, synthetic_clips  # noqa: E402
+from fep.ep.api import AREA_WEIGHT, extremal_perturbation  # noqa: E402
 from fep.models import load_model  # noqa: E402
 
 KS = (25, 50, 100, 150, 200, 400, 800)
@@ -98,7 +99,8 @@ def run_fep(model, clips, k: int, options: dict) -> dict:
 
 
 # Defaults that only F-EP reads (or that do not change a result): a change to them keeps stored 3D-EP runs.
-FEP_ONLY = {"method", "iterations", "temporal_cutoff", "spatial_cutoff", "filter", "filter_order", "modulate", "where",
+FEP_ONLY = {"method", "iterations", "temporal_cutoff", "spatial_cutoff", "filter_type", "filter_order", "modulate",
+            "lowpass_at",
             "preserve_norm", "schedule", "progress", "callback", "callback_every", "max_batch"}  # fmt: skip
 
 

@@ -16,7 +16,7 @@ import torchvision
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import machine, median_time, write_result  # noqa: E402
 
-from fep.dct import dct3, frequency_response, idct3  # noqa: E402
+from fep.ep.dct import dct3, frequency_response, idct3  # noqa: E402
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ For each model, on the same batch (N clips x A areas), measures
 - bare: one forward + backward with frozen parameters and the input requiring grad;
 - one iteration of F-EP, 3D-EP and STEP (package defaults), from timestamps taken by the engine's
   callback at every iteration (so set-up and the final scoring pass are excluded);
-and prints medians and the ratio iteration / bare. Targets (DESIGN §9): <= 1.5 for the tiny model,
+and prints medians and the ratio iteration / bare. Targets: <= 1.5 for the tiny model,
 <= 1.10 for r2plus1d_18 at 1x3x16x112x112.
 
 Run: ``python benchmarks/bench_explain.py [--quick]``.
@@ -24,8 +24,8 @@ import torchvision
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import machine, median_time, sync, write_result  # noqa: E402
 
-from fep.explain import extremal_perturbation  # noqa: E402
-from fep.model_state import frozen_model  # noqa: E402
+from fep.ep.api import extremal_perturbation  # noqa: E402
+from fep.ep.model_state import frozen_model  # noqa: E402
 from fep.testing import TinyVideoNet  # noqa: E402
 
 

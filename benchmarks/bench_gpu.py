@@ -4,7 +4,7 @@ On one held-out synthetic clip (16 x 112 x 112): the toy model at the package de
 0.2) and r2plus1d_18 with random weights (``weights=None``) at the CLI's default areas (0.05, 0.1), each
 with ``iterations="auto"`` (the default) and a fixed 100, in float32 and with ``autocast="bf16"``.
 Each configuration runs once to warm up, then its median of three runs is reported (the GPU is
-synchronised before every timestamp). Writes ``benchmarks/results/gpu.json``.
+synchronised before every timestamp). Writes ``results/performance/gpu.json``.
 
 Run: ``python benchmarks/bench_gpu.py`` (needs CUDA; about a minute on an H100).
 """
@@ -23,8 +23,8 @@ import torchvision
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import machine, sync, write_result  # noqa: E402
 
-from fep.experiments import synthetic_clips  # noqa: E402
-from fep.explain import extremal_perturbation  # noqa: E402
+from fep.bench.runner import synthetic_clips  # noqa: E402
+from fep.ep.api import extremal_perturbation  # noqa: E402
 from fep.models import load_model, preprocess  # noqa: E402
 
 

@@ -11,7 +11,7 @@ two measurements in one process would hide each other). Three measures per model
 - ``process``: whole-process peak of the F-EP run ÷ that of the bare run;
 - on a GPU, ``torch.cuda.max_memory_allocated`` of each, and their ratio.
 
-Target (DESIGN §9): <= 1.3. Batches as P1: the toy model with areas (0.05, 0.1, 0.2), r2plus1d_18
+Target: <= 1.3. Batches as P1: the toy model with areas (0.05, 0.1, 0.2), r2plus1d_18
 (weights=None) with one area, both at 1x3x16x112x112, five iterations. Linux only (reads /proc).
 
 Run: ``python benchmarks/bench_memory.py [--quick]``.
@@ -45,8 +45,8 @@ def child(model_name: str, what: str, measure_tensors: bool) -> dict:
     import torch
     import torchvision
 
-    from fep.explain import extremal_perturbation
-    from fep.model_state import frozen_model
+    from fep.ep.api import extremal_perturbation
+    from fep.ep.model_state import frozen_model
     from fep.models import load_model
 
     torch.manual_seed(0)

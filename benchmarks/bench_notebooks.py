@@ -1,7 +1,7 @@
 """Run the course at its real settings (no FEP_FAST): time each notebook and render it with its outputs.
 
 Run: ``python benchmarks/bench_notebooks.py`` (``make course``). Target: each notebook <= 60 s, the
-course <= 6 minutes on a 2-core CPU. Writes ``benchmarks/results/notebooks.json`` and, for each notebook,
+course <= 6 minutes on a 2-core CPU. Writes ``results/performance/notebooks.json`` and, for each notebook,
 ``docs/course/NN_name.html``: the notebook as it ran, outputs and pictures included, so the course can be
 read without a kernel. Each page records the sha256 of the notebook it was rendered from
 (``tests/test_course_docs.py`` checks that it is current). Every notebook must pass its check-yourself

@@ -8,13 +8,13 @@ and areas (0.05, 0.1, 0.2), one batch of three masks for both libraries.
   repeats. Target: fep's overhead <= 0.2 x TorchRay's.
 - Wall time to equal quality: TorchRay's default run (800 iterations) against fep's defaults (F-EP).
   Quality = the target's probability with only the top-a pixels of each mask kept (the rest blurred,
-  :func:`fep.metrics.kept_probability`), divided by the clean image's probability, averaged over the
+  :func:`fep.bench.faithfulness.kept_probability`), divided by the clean image's probability, averaged over the
   three areas (a random-weight model spreads its probability thinly, so the ratio is what compares).
   If fep's defaults fall short, longer fep runs are tried until one matches. Target: <= 0.25 x.
 - Trade-off, each over five seeds: F-EP's defaults, the same method as TorchRay in fep (plain EP,
   ``method="ep3d"``, default iterations) and F-EP at spatial cutoffs 0.5, 0.75 and 1 (1 = no
   low-pass), each with its quality (mean, min, max), wall time and smoothness (spatial total
-  variation of the masks, :func:`fep.metrics.total_variation`; lower = smoother). This separates the
+  variation of the masks, :func:`fep.bench.map_metrics.total_variation`; lower = smoother). This separates the
   engine's speed from what F-EP's low-pass costs on this model.
 
 Run: ``python benchmarks/bench_torchray.py [--quick]`` (needs ``pip install -e '.[bench]'``);
@@ -37,10 +37,11 @@ import torchvision
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import RESULTS, machine, median_time, write_result  # noqa: E402
 
-from fep.explain import extremal_perturbation  # noqa: E402
-from fep.metrics import kept_probability, total_variation  # noqa: E402
-from fep.model_state import frozen_model  # noqa: E402
-from fep.samples import load_sample  # noqa: E402
+from fep.bench.faithfulness import kept_probability  # noqa: E402
+from fep.bench.map_metrics import total_variation  # noqa: E402
+from fep.data.samples import load_sample  # noqa: E402
+from fep.ep.api import extremal_perturbation  # noqa: E402
+from fep.ep.model_state import frozen_model  # noqa: E402
 
 AREAS = (0.05, 0.1, 0.2)
 SIZE = 224
@@ -58,7 +59,7 @@ def torchray_ep():
 
 
 class AsVideo(torch.nn.Module):
-    """The image model seen as a one-frame video model, for fep.metrics.kept_probability."""
+    """The image model seen as a one-frame video model, for fep.bench.faithfulness.kept_probability."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()

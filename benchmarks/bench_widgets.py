@@ -11,10 +11,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import machine, median_time, write_result  # noqa: E402
 
-from fep import gradients as G  # noqa: E402
+from fep.baselines import gradients as G  # noqa: E402
+from fep.data.samples import load_sample  # noqa: E402
 from fep.models import load_model, preprocess  # noqa: E402
-from fep.samples import load_sample  # noqa: E402
-from fep.widgets import FrequencyExplorer  # noqa: E402
+from fep.viz.widgets import FrequencyExplorer  # noqa: E402
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks of issue #18, in one run on a lent CUDA machine (a few minutes on an H100):
+# The GPU checks, in one run on a lent CUDA machine (a few minutes on an H100):
 #   1. the cuda-marked tests (tests/test_cuda.py: device follows the clip, CPU parity, auto, autocast parity);
 #   2. the per-iteration overhead on the GPU (benchmarks/bench_explain.py --device cuda);
 #   3. whole explanations, toy model and r2plus1d_18 (weights=None), auto and fixed-100, fp32 and bf16
@@ -31,5 +31,5 @@ step() {  # name, command...: run, keep the log, remember a failure, go on with 
 step cuda_tests "$python" -m pytest tests/test_cuda.py -v -p no:cacheprovider
 step overhead "$python" benchmarks/bench_explain.py --device cuda
 step explanations "$python" benchmarks/bench_gpu.py
-cp benchmarks/results/explain_overhead_cuda.json benchmarks/results/gpu.json "$OUT"/ 2>/dev/null
+cp results/performance/explain_overhead_cuda.json results/performance/gpu.json "$OUT"/ 2>/dev/null
 exit $status

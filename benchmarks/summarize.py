@@ -1,4 +1,4 @@
-"""Collect ``benchmarks/results/*.json`` into ``SUMMARY.md`` with two plots (quality vs iterations,
+"""Collect ``results/performance/*.json`` into ``SUMMARY.md`` with two plots (quality vs iterations,
 overhead bars), each target stated as met or not with its measured number.
 
 Run: ``python benchmarks/summarize.py`` (``make bench`` runs it last).
@@ -113,7 +113,7 @@ def main() -> None:
     lines += [
         "",
         "> P2 and P3 were measured while TorchRay's horizontal-flip jitter was on by default (it is off since "
-        "issue #16: a mirrored \"moves left\" clip is \"moves right\"); their EP quality numbers are rerun with "
+        "a later change: a mirrored \"moves left\" clip is \"moves right\"); their EP quality numbers are rerun with "
         "the current defaults by a later issue. P1, P4 and P6 do not depend on it; P5 ran without it.",
     ]
     lines.append("")

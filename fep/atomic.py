@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from fep.errors import FepFileNotFoundError
 
-__all__ = ["atomic_write", "temporary_beside"]
+__all__ = ["atomic_write", "atomic_path", "temporary_beside"]
 
 
 def temporary_beside(path: Path, suffix: str = ".tmp") -> str:
@@ -30,14 +32,22 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     path = Path(path)
     if not path.parent.exists():
         raise FepFileNotFoundError(f"Folder {path.parent} does not exist; create it first or choose another path.")
-    tmp = temporary_beside(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[str]:
+    """Yield the name of a temporary file beside ``path`` for a writer that wants a file name (a video
+    encoder); it replaces ``path`` when the block ends, and is removed if the block fails."""
+    path = Path(path)
+    tmp = temporary_beside(path, suffix)
     try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path

@@ -38,6 +38,8 @@ FLOAT32_RTOL = 1e-5
 class TinyVideoNet(nn.Module):
     """``(N, 3, T, H, W)`` → logits ``(N, num_classes)``: conv3d-ReLU ×2, global average pool, linear."""
 
+    cam_layer = "features"  # Grad-CAM-3D's layer (fep.baselines.grad_cam)
+
     def __init__(self, num_classes: int = 4, width: int = 8, seed: int = 0) -> None:
         super().__init__()
         gen = torch.Generator().manual_seed(seed)

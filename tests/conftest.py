@@ -163,7 +163,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(config.stash[CUDA_NOTE])
     outcomes = {}
     for outcome in ("passed", "failed", "error", "skipped"):
-        count = sum("browser" in report.keywords for report in terminalreporter.stats.get(outcome, []))
+        count = sum("browser" in getattr(report, "keywords", ()) for report in terminalreporter.stats.get(outcome, []))
         if count:
             outcomes[outcome] = count
     if not outcomes:

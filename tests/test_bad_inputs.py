@@ -1,4 +1,4 @@
-"""One table of bad inputs (issue #11): each is refused with a specific exception type and one sentence
+"""One table of bad inputs: each is refused with a specific exception type and one sentence
 that names the problem and the fix, before any long computation; the command line maps the same
 problems to exit code 2 and one line on stderr, leaving no output behind.
 
@@ -19,16 +19,16 @@ import numpy as np
 import pytest
 import torch
 
-from fep import memory
 from fep.cli import main, output_folder
+from fep.data.samples import SAMPLES_DIR
+from fep.data.video import VideoError, load_video, write_video
+from fep.ep import memory
+from fep.ep.api import extremal_perturbation
+from fep.ep.explanation import Explanation
+from fep.ep.memory import InsufficientMemoryError
 from fep.errors import FepError
-from fep.explain import extremal_perturbation
-from fep.explanation import Explanation
-from fep.memory import InsufficientMemoryError
 from fep.models import CheckpointError, categories, load_model, resolve_target
-from fep.samples import SAMPLES_DIR
 from fep.testing import TinyVideoNet
-from fep.video import VideoError, load_video, write_video
 
 SAMPLE = SAMPLES_DIR / "sample_02.mp4"
 
@@ -306,15 +306,15 @@ def _cli_rows(tmp: Path) -> list[tuple[list[str], str]]:
         (["explain", str(_text_file(ctx)), *toy], "is not a readable video"),
         (["explain", str(_zero_frames(ctx)), *toy], "ends before its first video frame"),
         (["explain", str(_audio_only(ctx)), *toy], "has no video stream"),
-        (["explain", str(SAMPLE), "--model", "resnet9000"], "unknown model 'resnet9000'"),
+        (["explain", str(SAMPLE), "--model", "resnet9000"], "invalid choice: 'resnet9000'"),
         (["explain", str(SAMPLE), *toy, "--weights", str(_evil_checkpoint(ctx))], "not a readable PyTorch checkpoint"),
         (["explain", str(SAMPLE), *toy, "--target", "dancing"], "Unknown class name 'dancing'"),
         (["explain", str(SAMPLE), *toy, "--target", "9"], "Target 9 is out of range"),
-        (["explain", str(SAMPLE), *toy, "--areas", "0.1,1.5"], "areas must be fractions in (0, 1)"),
-        (["explain", str(SAMPLE), *toy, "--areas", ","], "areas must be fractions in (0, 1)"),
-        (["explain", str(SAMPLE), *toy, "--iterations", "0"], "--iterations must be 'auto' or a whole number >= 1"),
+        (["explain", str(SAMPLE), *toy, "--areas", "0.1,1.5"], "Area 1.5 is outside (0, 1)"),
+        (["explain", str(SAMPLE), *toy, "--areas", ","], "areas is empty"),
+        (["explain", str(SAMPLE), *toy, "--iterations", "0"], "--iterations must be a positive integer"),
         (["explain", str(SAMPLE), *toy, "--temporal-cutoff", "1.5"], "--temporal-cutoff must lie in [0, 1]"),
-        (["explain", str(SAMPLE), *toy, "--max-batch", "0"], "--max-batch must be at least 1"),
+        (["explain", str(SAMPLE), *toy, "--max-batch", "0"], "--max-batch must be a positive integer"),
         (["explain", str(SAMPLE), *toy, "--frames", "0"], "num_frames must be a positive integer"),
         (["experiments", "--clips", "0"], "--clips must be at least 1"),
         (["experiments", "--methods", "lime"], "Unknown method 'lime'"),

@@ -1,4 +1,4 @@
-"""The measuring tools of benchmarks/ (the P4 verdict rests on the tensor-peak counter)."""
+"""The measuring tools of benchmarks/ (the peak-memory verdict rests on the tensor-peak counter)."""
 
 import sys
 from pathlib import Path

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from fep.cli import main
-from fep.samples import SAMPLES_DIR
+from fep.data.samples import SAMPLES_DIR
 
 SAMPLE = SAMPLES_DIR / "sample_02.mp4"
 EXPECTED = ["comparison.png", "overlay.gif", "overlay.mp4", "summary.json"]
@@ -51,11 +51,11 @@ def test_explain_with_target_by_name_and_method(tmp_path):
     "argv, message",
     [
         (["explain", "missing.mp4", "--model", "toy"], "No video file at missing.mp4"),
-        (["explain", str(SAMPLE), "--model", "resnet9000"], "unknown model 'resnet9000'"),
-        (["explain", str(SAMPLE), "--model", "toy", "--areas", "0.1,1.5"], "areas must be fractions in (0, 1)"),
+        (["explain", str(SAMPLE), "--model", "resnet9000"], "invalid choice: 'resnet9000'"),
+        (["explain", str(SAMPLE), "--model", "toy", "--areas", "0.1,1.5"], "Area 1.5 is outside (0, 1)"),
         (["explain", str(SAMPLE), "--model", "toy", "--areas", "big"], "not a comma-separated list"),
         (["explain", str(SAMPLE), "--model", "toy", "--target", "dancing"], "Unknown class name 'dancing'"),
-        (["explain", str(SAMPLE), "--model", "toy", "--iterations", "0"], "must be 'auto' or a whole number >= 1"),
+        (["explain", str(SAMPLE), "--model", "toy", "--iterations", "0"], "--iterations must be a positive integer"),
         (["demo", "--sample", "99"], "No video file"),
     ],
 )
@@ -112,12 +112,12 @@ def test_input_error_is_one_line_and_exit_2_but_debug_shows_the_traceback(tmp_pa
 
 
 def test_an_internal_error_is_a_bug_exit_1_with_its_traceback(tmp_path, capsys, monkeypatch):
-    import fep.cli
+    import fep.cli.explain
 
     def broken(*args, **kwargs):
         raise ValueError("an internal invariant failed")  # a plain ValueError is fep's bug, not bad input
 
-    monkeypatch.setattr(fep.cli, "extremal_perturbation", broken)
+    monkeypatch.setattr(fep.cli.explain, "extremal_perturbation", broken)
     out = tmp_path / "run"
     assert main(["explain", str(SAMPLE), "--model", "toy", "--iterations", "2", "--out", str(out)]) == 1
     err = capsys.readouterr().err

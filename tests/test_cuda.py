@@ -7,8 +7,8 @@ elsewhere by tests/conftest.py; nothing in ``make test`` needs a GPU.
 import pytest
 import torch
 
-from fep.explain import extremal_perturbation
-from fep.metrics import deletion_insertion, kept_probability
+from fep.bench.faithfulness import deletion_insertion, kept_probability
+from fep.ep.api import extremal_perturbation
 from fep.testing import TinyVideoNet, WindowDetector, window_clip
 
 pytestmark = pytest.mark.cuda

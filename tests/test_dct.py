@@ -1,4 +1,4 @@
-"""fep.dct against scipy's orthonormal DCT, plus the properties F-EP relies on."""
+"""fep.ep.dct against scipy's orthonormal DCT, plus the properties F-EP relies on."""
 
 import itertools
 import math
@@ -8,8 +8,9 @@ import pytest
 import scipy.fft
 import torch
 
-from fep.dct import (
+from fep.ep.dct import (
     FILTERS,
+    apply_response,
     dct,
     dct3,
     dct_matrix,
@@ -17,7 +18,6 @@ from fep.dct import (
     idct,
     idct3,
     lowpass,
-    modulate,
 )
 
 SIZES = (1, 2, 7, 16, 31)
@@ -72,7 +72,7 @@ def test_cutoff_one_is_identity_for_every_filter(filter):
     x = torch.randn(3, 16, 9, 9, dtype=torch.float64)
     H = frequency_response(x.shape[-3:], filter, 1.0, 1.0)
     assert torch.equal(H, torch.ones_like(H))
-    torch.testing.assert_close(modulate(x, H), x, atol=1e-12, rtol=0)
+    torch.testing.assert_close(apply_response(x, H), x, atol=1e-12, rtol=0)
     assert lowpass(x, 1.0, 1.0, filter) is x
 
 
@@ -99,9 +99,9 @@ def test_ideal_lowpass_removes_high_cosine_and_keeps_low_one():
 
     H = frequency_response((t, h, w), "ideal", 0.25, 0.25, dtype=torch.float64)
     low, high = cosine(1), cosine(12)
-    torch.testing.assert_close(modulate(low, H), low, atol=1e-10, rtol=0)
-    assert modulate(high, H).abs().max() < 1e-10
-    mixed = modulate(low + high, H)
+    torch.testing.assert_close(apply_response(low, H), low, atol=1e-10, rtol=0)
+    assert apply_response(high, H).abs().max() < 1e-10
+    mixed = apply_response(low + high, H)
     torch.testing.assert_close(mixed, low, atol=1e-10, rtol=0)
 
 
@@ -118,16 +118,16 @@ def test_gaussian_attenuates_as_documented():
 def test_preserve_norm_keeps_each_block_norm():
     x = torch.randn(4, 2, 8, 8, 8, dtype=torch.float64)
     H = frequency_response(x.shape[-3:], "gaussian", 0.2, 0.2)
-    y = modulate(x, H, preserve_norm=True)
+    y = apply_response(x, H, preserve_norm=True)
     torch.testing.assert_close(y.flatten(-3).norm(dim=-1), x.flatten(-3).norm(dim=-1))
-    assert modulate(torch.zeros(2, 4, 4, 4), H[:4, :4, :4], preserve_norm=True).abs().max() == 0
+    assert apply_response(torch.zeros(2, 4, 4, 4), H[:4, :4, :4], preserve_norm=True).abs().max() == 0
 
 
 @pytest.mark.parametrize("preserve_norm", [False, True])
-def test_gradcheck_through_modulate(preserve_norm):
+def test_gradcheck_through_apply_response(preserve_norm):
     x = torch.randn(2, 4, 5, 3, dtype=torch.float64, requires_grad=True)
     H = frequency_response((4, 5, 3), "butterworth", 0.5, 0.4, dtype=torch.float64)
-    assert torch.autograd.gradcheck(lambda v: modulate(v, H, preserve_norm=preserve_norm), (x,))
+    assert torch.autograd.gradcheck(lambda v: apply_response(v, H, preserve_norm=preserve_norm), (x,))
 
 
 @pytest.mark.parametrize(
@@ -135,10 +135,10 @@ def test_gradcheck_through_modulate(preserve_norm):
     [
         (lambda: frequency_response((4, 4, 4), "gaussian", 1.5, 0.5), "temporal_cutoff must lie in"),
         (lambda: frequency_response((4, 4, 4), "gaussian", 0.5, -0.1), "spatial_cutoff must lie in"),
-        (lambda: frequency_response((4, 4, 4), "boxcar", 0.5, 0.5), "Unknown filter 'boxcar'"),
+        (lambda: frequency_response((4, 4, 4), "boxcar", 0.5, 0.5), "Unknown filter_type 'boxcar'"),
         (lambda: frequency_response((4, 4), "ideal", 0.5, 0.5), "grid (T, h, w)"),
         (lambda: frequency_response((4, 4, 4), "butterworth", 0.5, 0.5, order=0), "order"),
-        (lambda: modulate(torch.zeros(4, 4), torch.ones(4, 4)), "at least 3 dims"),
+        (lambda: apply_response(torch.zeros(4, 4), torch.ones(4, 4)), "at least 3 dims"),
         (lambda: dct3(torch.zeros(4, 4)), "at least 3 dims"),
         (lambda: dct(torch.zeros(4, 4), dims=5), "out of range"),
         (lambda: dct(torch.zeros(4, 4), dims=(0, -2)), "repeat"),

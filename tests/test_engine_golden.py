@@ -1,6 +1,6 @@
 """The engine's outputs are pinned: masks, saliency, history and scores of every method x variant x
 {one area, three areas} x {max_batch None, 1} on two seeds (and the F-EP design options), recorded from
-the engine before its redesign (issue #17, the code of commit 06f7231) in ``tests/data/engine_golden.npz``.
+the engine before its redesign (the code of commit 06f7231) in ``tests/data/engine_golden.npz``.
 
 Re-record only for a deliberate change, and say why in the commit:
 ``python tests/test_engine_golden.py --record``.
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from fep.explain import extremal_perturbation
+from fep.ep.api import extremal_perturbation
 from fep.testing import TinyVideoNet, assert_close_float32
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "engine_golden.npz"
@@ -31,13 +31,13 @@ COMMON = dict(iterations=5, mask_step=4, progress=False)
 # F-EP design options and other switches, each on its own (seed 0, three areas, one batch).
 EXTRAS = {
     "fep-modulate-reward": dict(method="fep", modulate="reward"),
-    "fep-where-update": dict(method="fep", where="update"),
-    "fep-where-parametrization": dict(method="fep", where="parametrization", preserve_norm=False),
+    "fep-where-update": dict(method="fep", lowpass_at="update"),
+    "fep-where-parametrization": dict(method="fep", lowpass_at="parametrization", preserve_norm=False),
     "fep-schedule-linear": dict(method="fep", schedule="linear"),
     "fep-adam": dict(method="fep", optimizer="adam"),
     "fep-no-norm": dict(method="fep", preserve_norm=False),
-    "fep-ideal": dict(method="fep", filter="ideal"),
-    "fep-butterworth": dict(method="fep", filter="butterworth", filter_order=3),
+    "fep-ideal": dict(method="fep", filter_type="ideal"),
+    "fep-butterworth": dict(method="fep", filter_type="butterworth", filter_order=3),
     "fep-core": dict(method="fep", core_weight=300.0, core_start=1),
     "ep3d-jitter": dict(method="ep3d", jitter=True),
     "ep3d-contrastive": dict(method="ep3d", reward="contrastive"),
@@ -80,7 +80,7 @@ def run(options: dict) -> dict[str, np.ndarray]:
 
 
 def _renamed(key: str) -> str:
-    # Deliberate renames since the recording (issue #17): STEP's core loss is called what it is.
+    # Deliberate renames since the recording: STEP's core loss is called what it is.
     return key.replace("history.smoothness_loss", "history.core_loss")
 
 
@@ -107,10 +107,10 @@ def test_engine_reproduces_its_recorded_outputs(name, golden):
 
 @pytest.mark.parametrize("name", ["ep3d-preserve-a3-b0-s0", "fep-dual-a1-b1-s1", "step-delete-a1-b0-s0"])
 def test_the_tolerance_catches_a_change_of_one_part_in_ten_thousand_to_the_energy(name, golden, monkeypatch):
-    import fep.engine
+    import fep.ep.engine
 
-    area_loss = fep.engine.area_loss
-    monkeypatch.setattr(fep.engine, "area_loss", lambda *args, **kwargs: area_loss(*args, **kwargs) * (1 + 1e-4))
+    area_loss = fep.ep.engine.area_loss
+    monkeypatch.setattr(fep.ep.engine, "area_loss", lambda *args, **kwargs: area_loss(*args, **kwargs) * (1 + 1e-4))
     with pytest.raises(AssertionError, match=f"{name}: (masks|saliency|history|scores)"):
         compare(name, golden)
 

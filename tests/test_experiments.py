@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from fep.bench.clips import synthetic_clips
+from fep.bench.methods import parse_method
+from fep.bench.runner import DELETION_STEPS, run_experiments
 from fep.cli import main
-from fep.experiments import DELETION_STEPS, parse_method, run_experiments, synthetic_clips
 
 METHODS = ["gradient", "ep3d", "fep"]
 ARGS = ["experiments", "--fast", "--clips", "2", "--methods", *METHODS]
@@ -106,7 +108,7 @@ def test_torchrun_two_processes_give_the_same_table(uninterrupted, tmp_path):
 
 @pytest.mark.slow
 def test_folder_of_real_videos_skips_ground_truth(tmp_path):
-    from fep.samples import sample_paths
+    from fep.data.samples import sample_paths
 
     folder = tmp_path / "videos"
     folder.mkdir()
@@ -119,8 +121,9 @@ def test_folder_of_real_videos_skips_ground_truth(tmp_path):
 
 
 def test_method_specs_and_bad_input(tmp_path, capsys):
-    assert parse_method("fep[temporal_cutoff=0.1,filter=ideal,preserve_norm=False,mask_step=14]") == (
-        "fep", {"temporal_cutoff": 0.1, "filter": "ideal", "preserve_norm": False, "mask_step": 14},
+    method, options = parse_method("fep[temporal_cutoff=0.1,filter_type=ideal,preserve_norm=False,mask_step=14]")
+    assert (method.name, options) == (
+        "fep", {"temporal_cutoff": 0.1, "filter_type": "ideal", "preserve_norm": False, "mask_step": 14},
     )  # fmt: skip
     with pytest.raises(ValueError, match="Unknown method 'lime'"):
         parse_method("lime")
@@ -171,15 +174,16 @@ def test_the_deep_model_through_the_same_command(tmp_path):
 def test_a_method_that_ignores_the_model_scores_randomisation_correlation_one(tmp_path, monkeypatch):
     from types import MappingProxyType
 
-    import fep.experiments
-    import fep.methods
-    from fep.methods import GRADIENT, REGISTRY, Method
+    import fep.bench.clips
+    import fep.bench.methods
+    import fep.bench.runner
+    from fep.bench.methods import GRADIENT, REGISTRY, Method
 
     edges = Method("edges", "edges", GRADIENT, "fep.testing:clip_edges")
     registry = MappingProxyType({**REGISTRY, "edges": edges})
-    monkeypatch.setattr(fep.methods, "REGISTRY", registry)
-    monkeypatch.setattr(fep.experiments, "REGISTRY", registry)
-    clips = fep.experiments.family_clips(1, ["motion", "lookalike"])
+    monkeypatch.setattr(fep.bench.methods, "REGISTRY", registry)
+    monkeypatch.setattr(fep.bench.runner, "REGISTRY", registry)
+    clips = fep.bench.clips.family_clips(1, ["motion", "lookalike"])
     rows = run_experiments(tmp_path, ["edges", "gradient"], clips, fast=True, progress=False, sanity=True)
     score = {(r["clip"], r["method"]): r["randomisation_rank_corr"] for r in rows}
     for clip in clips:
@@ -191,7 +195,7 @@ def test_a_method_that_ignores_the_model_scores_randomisation_correlation_one(tm
 
 
 def test_paired_differences_and_verdicts_from_hand_made_items(tmp_path):
-    from fep.experiments import merge
+    from fep.bench.report import merge
 
     values = {"gradient": [0.9, 0.9, 0.9], "ep3d": [0.4, 0.5, 0.6], "fep": [0.5, 0.6, 0.7]}
     deletion = {"gradient": [0.3, 0.5, 0.4], "ep3d": [0.2, 0.6, 0.4], "fep": [0.3, 0.5, 0.4]}
@@ -217,8 +221,8 @@ def test_paired_differences_and_verdicts_from_hand_made_items(tmp_path):
     assert "| deletion_auc | +0.000 ± 0.113 — tie |" in summary
     assert paired["randomisation_rank_corr"]["3D-EP"]["difference"][0] == pytest.approx(0.2)  # F-EP loses
     assert "| randomisation_rank_corr | +0.200 ± 0.000 — F-EP loses |" in summary
+    from fep.bench.report import load_summary, summary_table
     from fep.errors import FepValueError
-    from fep.experiments import load_summary, summary_table
 
     table = summary_table(load_summary(tmp_path), "brief", ["gt_ap"])
     assert "| F-EP | 0.600 ± 0.113 |" in table and "| gradient | 0.900 ± 0.000 |" in table

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from fep.dct import dct3
-from fep.explain import FEP, METHODS, extremal_perturbation
-from fep.explanation import Explanation
-from fep.perturbation import Perturbation
+from fep.ep.api import FEP, extremal_perturbation
+from fep.ep.dct import dct3
+from fep.ep.explanation import Explanation
+from fep.ep.perturbation import Perturbation
+from fep.ep.presets import PERTURBATION_METHODS as METHODS
 from fep.testing import OneClipAtATime, SettingsChangingModel, TinyImageNet
 
 FAST = dict(iterations=200, progress=False)
@@ -170,7 +171,7 @@ def test_chunked_batches_give_the_unsplit_result(tiny_net, method, variant):
 
 
 def test_chunks_fit_the_free_memory_and_the_callback_sees_whole_batches(tiny_net, monkeypatch):
-    from fep import memory
+    from fep.ep import memory
 
     video = torch.rand(2, 3, 4, 16, 16, generator=torch.Generator().manual_seed(4))
     exact = OneClipAtATime(tiny_net)
@@ -202,8 +203,8 @@ def test_parametrization_equals_gradient_modulation_for_sgd_without_clamping(tin
         temporal_cutoff=0.3,
         spatial_cutoff=0.4,
     )
-    grad_mode = extremal_perturbation(tiny_net, video, 2, where="gradient", **common)
-    param_mode = extremal_perturbation(tiny_net, video, 2, where="parametrization", **common)
+    grad_mode = extremal_perturbation(tiny_net, video, 2, lowpass_at="gradient", **common)
+    param_mode = extremal_perturbation(tiny_net, video, 2, lowpass_at="parametrization", **common)
     assert 0.01 < grad_mode.masks.min() and grad_mode.masks.max() < 0.99  # clamp never acted
     torch.testing.assert_close(param_mode.masks, grad_mode.masks, atol=1e-5, rtol=0)
     ep3d = extremal_perturbation(tiny_net, video, 2, **{**common, "method": "ep3d"})
@@ -213,12 +214,12 @@ def test_parametrization_equals_gradient_modulation_for_sgd_without_clamping(tin
 @pytest.mark.parametrize(
     "options",
     [
-        dict(where="update"),
+        dict(lowpass_at="update"),
         dict(optimizer="adam"),
         dict(schedule="linear"),
         dict(modulate="reward"),
-        dict(filter="ideal"),
-        dict(filter="butterworth", filter_order=3),
+        dict(filter_type="ideal"),
+        dict(filter_type="butterworth", filter_order=3),
         dict(preserve_norm=False),
         dict(core_weight=100.0),
     ],
@@ -334,11 +335,11 @@ GOOD = torch.rand(1, 3, 4, 16, 16)
         (GOOD, 0, dict(method="gradcam"), ValueError, "Unknown method 'gradcam'"),
         (GOOD, 0, dict(variant="keep"), ValueError, "Unknown variant 'keep'"),
         (GOOD, 0, dict(reward="prob"), ValueError, "Unknown reward 'prob'"),
-        (GOOD, 0, dict(filter="box"), ValueError, "Unknown filter 'box'"),
+        (GOOD, 0, dict(filter_type="box"), ValueError, "Unknown filter_type 'box'"),
         (GOOD, 0, dict(perturbation="noise"), ValueError, "Unknown perturbation 'noise'"),
         (GOOD, 0, dict(temporal_cutoff=1.2), ValueError, "temporal_cutoff must lie in \\[0, 1\\]"),
         (GOOD, 0, dict(iterations=0), ValueError, "iterations must be a positive integer"),
-        (GOOD, 0, dict(where="update", modulate="reward"), ValueError, "pass modulate='energy'"),
+        (GOOD, 0, dict(lowpass_at="update", modulate="reward"), ValueError, "pass modulate='energy'"),
         (GOOD, 0, dict(schedule="cosine"), ValueError, "Unknown schedule 'cosine'"),
     ],
 )
@@ -442,8 +443,8 @@ def test_flip_jitter_is_off_by_default_and_keeps_the_mirror_image_when_on():
 
 @pytest.mark.slow
 def test_reward_history_on_a_bundled_sample_does_not_swing_every_iteration():
+    from fep.data.samples import load_sample
     from fep.models import load_model, preprocess
-    from fep.samples import load_sample
 
     clip, truth = load_sample(5)
     model = load_model("toy")

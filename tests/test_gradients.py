@@ -5,10 +5,10 @@ import torch
 import torchvision
 from captum.attr import LayerAttribution, LayerGradCam
 
-from fep import gradients as G
-from fep.metrics import spectral_concentration, temporal_difference
+from fep.baselines import gradients as G
+from fep.bench.map_metrics import spectral_concentration, temporal_difference
+from fep.data.samples import load_sample
 from fep.models import load_model, preprocess
-from fep.samples import load_sample
 from fep.testing import SettingsChangingModel, assert_close_float32, moving_square_clip, square_detector
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from fep.metrics import high_frequency_share, spectral_concentration, temporal_difference
+from fep.bench.map_metrics import high_frequency_share, spectral_concentration, temporal_difference
 
 
 def test_temporal_difference_hand_made_cases():
@@ -34,15 +34,8 @@ def test_spectral_concentration_hand_made_cases():
     assert high_s.item() == pytest.approx(1.0) and high_t.item() == pytest.approx(0.0)
 
 
-from fep.metrics import (  # noqa: E402
-    auc,
-    deletion_insertion,
-    dilate,
-    ground_truth_ap,
-    mass_in_ground_truth,
-    pointing_game,
-    total_variation,
-)
+from fep.bench.faithfulness import deletion_insertion  # noqa: E402
+from fep.bench.map_metrics import auc, dilate, ground_truth_ap, mass_in_ground_truth, pointing_game, total_variation  # noqa: E402
 
 
 def test_total_variation_of_a_square_blob():
@@ -123,7 +116,7 @@ def test_deletion_and_insertion_reward_a_perfect_saliency_and_punish_an_inverted
 
 
 def test_kept_probability_hand_made_cases():
-    from fep.metrics import kept_probability
+    from fep.bench.faithfulness import kept_probability
 
     region = torch.zeros(4, 8, 8)
     region[:, 2:5, 2:5] = 1  # 36 of 256 voxels
@@ -149,7 +142,7 @@ def test_kept_probability_hand_made_cases():
 
 
 def test_spectrum_profile_and_saliency_spectrum_of_one_known_frequency():
-    from fep.metrics import saliency_spectrum, spectrum_profile
+    from fep.bench.map_metrics import saliency_spectrum, spectrum_profile
 
     n = torch.arange(8, dtype=torch.float64)
     volume = torch.cos(torch.pi * (2 * n + 1) * 2 / 16)[:, None, None].expand(8, 16, 16)  # k_t = 2 only
@@ -164,7 +157,7 @@ def test_spectrum_profile_and_saliency_spectrum_of_one_known_frequency():
 
 
 def test_temporal_localisation_hand_made():
-    from fep.metrics import temporal_localisation
+    from fep.bench.map_metrics import temporal_localisation
 
     evidence = torch.tensor([False, True, True, False])
     inside = torch.zeros(4, 8, 8)
@@ -181,7 +174,7 @@ def test_temporal_localisation_hand_made():
 def test_rank_correlation_matches_scipy_and_catches_a_method_that_ignores_the_model():
     from scipy.stats import spearmanr
 
-    from fep.metrics import rank_correlation
+    from fep.bench.map_metrics import rank_correlation
 
     gen = torch.Generator().manual_seed(0)
     a = torch.rand(4, 8, 8, generator=gen)
@@ -198,7 +191,7 @@ def test_rank_correlation_matches_scipy_and_catches_a_method_that_ignores_the_mo
 
 
 def test_removal_fractions_log_schedule_starts_at_a_quarter_percent():
-    from fep.metrics import removal_fractions
+    from fep.bench.faithfulness import removal_fractions
 
     log = removal_fractions(16)
     assert log[0] == 0 and log[1] == pytest.approx(0.0025) and log[-1] == pytest.approx(1.0) and len(log) == 17

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from fep.model_state import frozen_model, model_device
+from fep.ep.model_state import frozen_model, model_device
 from fep.testing import TinyVideoNet
 
 
@@ -52,11 +52,11 @@ def _bn_state(model):
 
 def _model_runners(tmp_path):
     """Every public fep function that calls the model: name -> f(model) returning a tensor."""
-    from fep import gradients as G
-    from fep.experiments import Clip, run_experiments, video_clips
-    from fep.explain import FEP, extremal_perturbation
-    from fep.metrics import deletion_insertion, kept_probability
-    from fep.video import write_video
+    from fep.baselines import gradients as G
+    from fep.bench import Clip, run_experiments, video_clips
+    from fep.bench.faithfulness import deletion_insertion, kept_probability
+    from fep.data.video import write_video
+    from fep.ep.api import FEP, extremal_perturbation
 
     video = torch.rand(1, 3, 4, 16, 16, generator=torch.Generator().manual_seed(3))
     saliency = torch.rand(4, 16, 16, generator=torch.Generator().manual_seed(4))

@@ -4,9 +4,11 @@ import pytest
 import torch
 import torchvision
 
+import fep.data
+import fep.models.download
 from fep import models
 from fep.models import (
-    TORCHVISION_MODELS,
+    REGISTRY,
     CheckpointError,
     ToyVideoNet,
     WeightsNotFoundError,
@@ -31,7 +33,7 @@ VALID_INPUT = {
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", TORCHVISION_MODELS)
+@pytest.mark.parametrize("name", [name for name, spec in REGISTRY.items() if not spec.shipped])
 def test_every_architecture_builds_offline_and_runs_at_a_valid_size(name):
     model = load_model(name, weights=None)
     assert not model.training
@@ -88,12 +90,13 @@ def test_shipped_toy_model_is_checked_against_its_card(tmp_path, monkeypatch):
     assert isinstance(model, ToyVideoNet) and not model.training
     copy = tmp_path / "data"
     copy.mkdir()
-    shutil.copy(models.DATA_DIR / models.TOY_CARD, copy / models.TOY_CARD)
-    torch.save(ToyVideoNet().state_dict(), copy / models.TOY_WEIGHTS)  # not the shipped weights
-    monkeypatch.setattr(models, "DATA_DIR", copy)
+    spec = models.REGISTRY["toy"]
+    shutil.copy(spec.card_file, copy / spec.card_file.name)
+    torch.save(ToyVideoNet().state_dict(), copy / spec.weights_file.name)  # not the shipped weights
+    monkeypatch.setattr(fep.data, "DATA_DIR", copy)
     with pytest.raises(CheckpointError, match="does not match the sha256"):
         load_model("toy")
-    (copy / models.TOY_WEIGHTS).unlink()
+    (copy / spec.weights_file.name).unlink()
     with pytest.raises(WeightsNotFoundError, match="retrain"):
         load_model("toy")
 
@@ -199,7 +202,7 @@ def online(tmp_path, monkeypatch):
 
 def _serve(monkeypatch, folder, name, mode="serve"):
     server = _Server(folder, mode)
-    monkeypatch.setattr(models, "checkpoint_url", lambda model_name: f"{server.url}/{name}")
+    monkeypatch.setattr(fep.models.download, "checkpoint_url", lambda model_name: f"{server.url}/{name}")
     return server
 
 
@@ -237,13 +240,13 @@ def test_a_failed_download_answers_within_seconds_and_leaves_nothing(online, pub
     import time
 
     folder, name, _ = published
-    monkeypatch.setattr(models, "DOWNLOAD_TIMEOUT", 1.0)
+    monkeypatch.setattr(fep.models.download, "DOWNLOAD_TIMEOUT", 1.0)
     server = None
     if mode == "refused":
         with socket.socket() as s:  # a port nobody listens on
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        monkeypatch.setattr(models, "checkpoint_url", lambda model_name: f"http://127.0.0.1:{port}/{name}")
+        monkeypatch.setattr(fep.models.download, "checkpoint_url", lambda model_name: f"http://127.0.0.1:{port}/{name}")
     else:
         server = _serve(monkeypatch, folder, name, mode)
     started = time.monotonic()
@@ -275,7 +278,7 @@ def test_download_false_and_fep_offline_never_touch_the_network(online, publishe
 
 def test_the_cli_downloads_through_the_same_path_and_offline_refuses(online, published, monkeypatch, tmp_path, capsys):
     from fep.cli import main
-    from fep.samples import SAMPLES_DIR
+    from fep.data.samples import SAMPLES_DIR
 
     folder, name, _ = published
     server = _serve(monkeypatch, folder, name)

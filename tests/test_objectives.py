@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from fep.objectives import area_loss, area_reference, area_zero_counts, core_loss, ellipsoid_kernel, reward
+from fep.ep.objectives import area_loss, area_reference, area_zero_counts, core_loss, ellipsoid_kernel, reward
 
 
 def test_rewards_on_hand_made_logits():

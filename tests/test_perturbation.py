@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from fep.perturbation import Perturbation, blur_frames, mask_grid, upsample_mask
+from fep.ep.perturbation import Perturbation, blur_frames, mask_grid, upsample_mask
 from fep.testing import assert_close_float32
 
 

@@ -1,8 +1,8 @@
 import numpy as np
 
-from fep.samples import SAMPLE_COUNT, SAMPLES_DIR, load_sample, make_sample, sample_paths, write_sample
-from fep.synthetic import CLASSES
-from fep.video import load_video
+from fep.data.samples import SAMPLE_COUNT, SAMPLES_DIR, load_sample, make_sample, sample_paths, write_sample
+from fep.data.synthetic import CLASSES
+from fep.data.video import load_video
 
 
 def test_every_shipped_sample_has_video_and_ground_truth():

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from fep.explain import extremal_perturbation
-from fep.settings import ExplanationSettings
+from fep.ep.api import extremal_perturbation
+from fep.ep.settings import ExplanationSettings
 from fep.testing import TinyVideoNet
 
 
@@ -37,11 +37,11 @@ def test_to_dict_is_json_and_a_custom_schedule_is_named():
     "options, message",
     [
         (dict(method="gradcam"), "Unknown method 'gradcam'"),
-        (dict(lowpass_at="everywhere"), "Unknown where 'everywhere'"),
+        (dict(lowpass_at="everywhere"), "Unknown lowpass_at 'everywhere'"),
         (dict(num_levels=1), "num_levels must be an integer >= 2"),
         (dict(core_weight=-1), "core_weight must be >= 0"),
         (dict(seed=0.5), "seed must be an integer"),
-        (dict(filter_type="box"), "Unknown filter 'box'"),
+        (dict(filter_type="box"), "Unknown filter_type 'box'"),
         (dict(lowpass_at="parametrization", preserve_norm=True), "preserve_norm has no meaning"),
     ],
 )
@@ -58,9 +58,15 @@ def test_settings_are_frozen():
 def test_new_keywords_filter_type_and_lowpass_at_work_beside_the_old_ones():
     common = dict(areas=(0.1,), iterations=3, progress=False)
     model, video = TinyVideoNet(), __import__("torch").rand(1, 3, 4, 16, 16)
-    old = extremal_perturbation(model, video, 0, filter="ideal", where="update", **common)
+    with pytest.warns(DeprecationWarning) as record:
+        old = extremal_perturbation(model, video, 0, filter="ideal", where="update", **common)
+    assert sorted(str(w.message) for w in record) == [
+        "extremal_perturbation: filter= is now filter_type=.", "extremal_perturbation: where= is now lowpass_at=.",
+    ]
     new = extremal_perturbation(model, video, 0, filter_type="ideal", lowpass_at="update", **common)
     assert (old.masks == new.masks).all() and old.settings == new.settings
     assert new.settings["filter_type"] == "ideal" and new.settings["lowpass_at"] == "update"
-    with pytest.raises(ValueError, match="filter='ideal' and filter_type='butterworth' disagree"):
+    with pytest.raises(ValueError, match="filter='ideal' and filter_type='butterworth' disagree"), pytest.warns(
+        DeprecationWarning
+    ):
         extremal_perturbation(model, video, 0, filter="ideal", filter_type="butterworth", **common)

@@ -4,10 +4,10 @@ the batch; a case that cannot converge runs to the cap; an integer count runs ex
 import numpy as np
 import torch
 
-from fep.engine import warm_start
-from fep.explain import extremal_perturbation
-from fep.explanation import Explanation
-from fep.stopping import AUTO_CAP, AUTO_SCHEDULE
+from fep.ep.api import extremal_perturbation
+from fep.ep.explanation import Explanation
+from fep.ep.stopping import AUTO_CAP, AUTO_SCHEDULE
+from fep.ep.warm_start import warm_start
 from fep.testing import WindowDetector, window_clip
 
 WINDOW = dict(top=12, left=4, window=20)

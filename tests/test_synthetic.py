@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from fep.synthetic import CLASSES, HELD_OUT, SyntheticConfig, SyntheticVideos, generate_clip
+from fep.data.synthetic import CLASSES, HELD_OUT, SyntheticConfig, SyntheticVideos, generate_clip
 
 
 def test_same_seed_same_clip_and_ground_truth_shapes():
@@ -85,7 +85,7 @@ def test_held_out_variant_differs_and_config_is_validated():
 
 
 def test_every_family_generates_clips_with_consistent_ground_truth():
-    from fep.synthetic import FAMILIES
+    from fep.data.synthetic import FAMILIES
 
     for name, config in FAMILIES.items():
         clip = generate_clip(config, seed=3, label=2)
@@ -96,7 +96,7 @@ def test_every_family_generates_clips_with_consistent_ground_truth():
 
 
 def test_brief_moves_in_two_to_four_frames_and_stands_still_otherwise():
-    from fep.synthetic import FAMILIES
+    from fep.data.synthetic import FAMILIES
 
     for seed in range(12):
         clip = generate_clip(FAMILIES["brief"], seed=seed)
@@ -107,7 +107,7 @@ def test_brief_moves_in_two_to_four_frames_and_stands_still_otherwise():
 
 
 def test_lookalike_distractors_are_the_actors_double_and_small_actors_are_small():
-    from fep.synthetic import FAMILIES
+    from fep.data.synthetic import FAMILIES
 
     clip = generate_clip(FAMILIES["lookalike"], seed=1)
     yellow = ((clip.video[0] > 0.85) & (clip.video[2] < 0.3)).float().sum(dim=(1, 2))  # actor-coloured pixels
@@ -122,7 +122,7 @@ def test_lookalike_distractors_are_the_actors_double_and_small_actors_are_small(
 def test_scene_pans_over_a_photograph_while_texture_backgrounds_stand_still():
     from dataclasses import replace
 
-    from fep.synthetic import FAMILIES
+    from fep.data.synthetic import FAMILIES
 
     quiet = dict(render_actor=False, render_distractors=False)  # the background alone, without sensor noise
     scene = generate_clip(replace(FAMILIES["scene"], noise=0.0), seed=2, **quiet)

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from fep import models
-from fep.synthetic import CLASSES, FAMILY_NAMES
+from fep.data.synthetic import CLASSES, FAMILY_NAMES
+from fep.models.train import MixtureClips, evaluate, main, model_files, train
 from fep.testing import same_weights
-from fep.train import MixtureClips, evaluate, main, model_files, train
 
 
 def test_the_mixture_cycles_families_and_classes_on_fixed_seeds():
@@ -50,7 +50,7 @@ def test_command_writes_weights_and_card(tmp_path):
 
 @pytest.mark.parametrize("name", ["toy", "mc3_18_synthetic"])
 def test_shipped_model_cards_state_the_acceptance_numbers(name):
-    weights, card_path = models._shipped_files(name)
+    weights, card_path = models.REGISTRY[name].weights_file, models.REGISTRY[name].card_file
     card = json.loads(card_path.read_text())
     assert card["sha256"] == models.sha256_of(weights)
     chance = card["evaluation"]["chance"]

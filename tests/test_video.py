@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from fep.samples import SAMPLES_DIR
-from fep.synthetic import generate_clip
-from fep.video import VideoError, decord_available, load_video, write_video
+from fep.data.samples import SAMPLES_DIR
+from fep.data.synthetic import generate_clip
+from fep.data.video import VideoError, decord_available, load_video, write_video
 
 
 @pytest.fixture(params=["decord", "pyav"])

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from fep import viz
-from fep.explain import extremal_perturbation
+from fep.ep.api import extremal_perturbation
 from fep.testing import TinyVideoNet
 
 VIDEO = torch.rand(3, 6, 24, 24, generator=torch.Generator().manual_seed(0))
@@ -47,7 +47,7 @@ def test_animation_files_have_t_frames(tmp_path):
     gif = viz.save_animation(VIDEO, MAP, tmp_path / "a.gif", fps=5)
     with Image.open(gif) as image:
         assert image.n_frames == 6 and image.size == (48, 48)
-    from fep.video import load_video
+    from fep.data.video import load_video
 
     mp4 = viz.save_animation(VIDEO, MAP, tmp_path / "a.mp4", fps=5)
     assert load_video(mp4, num_frames=None).frames.shape[1] == 6
@@ -139,7 +139,7 @@ def test_the_fep_loop_diagram_has_every_step_in_order_and_one_highlight():
 
 
 def test_curves_from_deletion_insertion_use_their_shares_on_a_log_axis():
-    from fep.metrics import removal_fractions
+    from fep.bench.faithfulness import removal_fractions
 
     fractions = removal_fractions(8)
     curve = {"fractions": fractions, "scores": [1.0 - f for f in fractions], "auc": 0.42}

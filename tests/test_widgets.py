@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from fep.dct import lowpass
-from fep.explain import extremal_perturbation
+from fep.ep.api import extremal_perturbation
+from fep.ep.dct import lowpass
 from fep.testing import TinyVideoNet, moving_square_clip
-from fep.widgets import ExplanationExplorer, FrequencyExplorer, LiveView
+from fep.viz.widgets import ExplanationExplorer, FrequencyExplorer, LiveView
 
 VIDEO, TRUTH = moving_square_clip(frames=6, size=24, square=6)
 FRAMES = VIDEO[0]
@@ -36,7 +36,7 @@ def test_cutoffs_and_filter_refilter_the_volume_and_cache_it():
     ex.set_cutoffs(spatial=0.25)
     assert ex.modulated is kept  # cached, not recomputed
     ex.filter_dropdown.value = "ideal"
-    assert ex.filter == "ideal" and "ideal" in ex.status.value
+    assert ex.filter_type == "ideal" and "ideal" in ex.status.value
     torch.testing.assert_close(ex.modulated, lowpass(VOLUME.double(), 0.5, 0.25, "ideal"))
     ex.set_cutoffs(1.0, 1.0)
     torch.testing.assert_close(ex.modulated, VOLUME.double())
@@ -99,10 +99,10 @@ def test_shapes_are_checked():
 
 
 def test_cutoff_explorer_moves_between_explanations_and_reports_their_numbers():
+    from fep.ep.api import extremal_perturbation
     from fep.errors import FepValueError
-    from fep.explain import extremal_perturbation
     from fep.testing import TinyVideoNet
-    from fep.widgets import CutoffExplorer
+    from fep.viz.widgets import CutoffExplorer
 
     torch.manual_seed(0)
     model = TinyVideoNet()

@@ -1,0 +1,256 @@
+r"""The optimisation behind 2D-EP, 3D-EP, STEP and F-EP: one loop, read top to bottom in :func:`optimise_masks`.
+
+All four methods optimise mask parameters :math:`P \in [0,1]^{A \times T \times h \times w}` (one coarse
+grid per frame and area, :mod:`fep.ep.perturbation`) to minimise the energy
+
+.. math::
+
+    E(P) = -R\big(f(\Phi(x; m))\big) + \lambda_i\,\mathcal{A}(m) + \mu_i\,\mathcal{C}(m),
+    \qquad m = \mathrm{up}(P),
+
+where :math:`\Phi` perturbs the clip :math:`x` outside the mask (blur or fade pyramid), :math:`f` is the
+model, :math:`R` the reward of the target class, :math:`\mathcal{A}` the area loss and :math:`\mathcal{C}`
+STEP's core loss (:mod:`fep.ep.objectives`, computed for one chunk of masks by :func:`chunk_energy`). The
+area weight grows geometrically from :math:`\lambda_0 = 300` to :math:`300 \cdot 1.0035^{800}` over the
+run (TorchRay's 800-iteration schedule, the same end point for any iteration count); :math:`\mu_i` is 0
+before ``core_start``.
+
+F-EP (the DCT low-pass) changes one thing: before each optimiser step the gradient :math:`G` is
+modulated in the DCT domain,
+
+.. math::
+
+    \hat G = \mathrm{IDCT}_3\big(H \odot \mathrm{DCT}_3(G)\big),
+
+with :math:`H` a low-pass response with temporal and spatial cutoffs (:mod:`fep.ep.dct`). Which gradient is
+filtered and where the filter sits (gradient, update, parametrisation) is a strategy object
+(:mod:`fep.ep.lowpass`); the method (ep2d, ep3d, step, fep) is a preset of the settings (:mod:`fep.bench.methods`).
+So the loop below tests no method name: it reads :class:`~fep.ep.settings.ExplanationSettings`.
+
+Games (``variant``): ``preserve`` keeps the mask and perturbs the rest; ``delete`` perturbs the mask;
+``dual`` plays both on one batch and adds the rewards.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from fep.ep.checks import check_explain_inputs
+from fep.ep.explanation import Explanation
+from fep.ep.lowpass import LowpassSite, lowpass_site, response_schedule
+from fep.ep.model_state import frozen_model
+from fep.ep.objectives import area_loss, core_loss, reward
+from fep.ep.perturbation import upsample_mask
+from fep.ep.problem import Part, Problem, active_chunks, plan_problem
+from fep.ep.settings import ExplanationSettings
+from fep.ep.stopping import Stopping
+
+__all__ = ["HISTORY_KEYS", "ChunkTerms", "explain", "optimise_masks", "chunk_energy"]
+
+HISTORY_KEYS = ("reward", "area_loss", "core_loss", "energy")
+Callback = Callable[[int, torch.Tensor, dict], None]
+
+
+@dataclass
+class ChunkTerms:
+    """The energy of one chunk of masks, each term ``(clips, areas)``: ``energy = regular - rewards``;
+    ``area_error`` (|share above 0.5 - area|) and ``scale`` (|rewards| + regular) only for ``"auto"``."""
+
+    rewards: torch.Tensor
+    area: torch.Tensor
+    core: torch.Tensor
+    regular: torch.Tensor
+    energy: torch.Tensor
+    area_error: torch.Tensor | None = None
+    scale: torch.Tensor | None = None
+
+
+def chunk_energy(problem: Problem, settings: ExplanationSettings, mask: torch.Tensor, part: Part, i: int) -> ChunkTerms:
+    """The energy terms of one chunk of full-resolution masks ``(n, a, T, H, W)`` at iteration ``i``."""
+    areas = part.pick(settings.areas)
+    # The regularisers first: their temporaries (a ranking of every mask) are freed before the model's
+    # activations exist, which is when memory peaks.
+    area = area_loss(mask, part.pick(problem.reference), settings.preset.area_per_frame, problem.tiebreak)
+    core_on = settings.core_weight > 0 and i >= settings.core_start
+    core = core_loss(mask, areas, settings.core_frames, settings.core_size) if core_on else torch.zeros_like(area)
+    area_error = _area_error(mask, areas, settings.preset.area_per_frame) if settings.auto else None
+    if settings.variant == "dual":
+        masked = torch.cat([problem.pyramid.apply(mask, part.clips), problem.pyramid.apply(1 - mask, part.clips)], 1)
+    else:
+        masked = problem.pyramid.apply(1 - mask if settings.variant == "delete" else mask, part.clips)
+    n, a = mask.shape[:2]
+    del mask  # freed before the model runs
+    masked = masked.reshape(-1, *masked.shape[-4:])
+    if settings.jitter and i % 2 == 0:
+        masked = masked.flip(-1)
+    logits = problem.run_model(masked)
+    targets = problem.targets[part.index].reshape(-1)
+    if settings.variant == "dual":
+        logits = logits.reshape(n, 2, a, -1)
+        rewards = reward(logits[:, 0].reshape(-1, logits.shape[-1]), targets, settings.reward) + reward(
+            logits[:, 1].reshape(-1, logits.shape[-1]), targets, settings.reward, deleted=True
+        )
+    else:
+        rewards = reward(logits, targets, settings.reward, deleted=settings.variant == "delete")
+    rewards = rewards.reshape(n, a)
+    area_weight = settings.area_weight * _growth(settings) ** min(i, settings.schedule_length - 1)
+    regular = area_weight * area + (settings.core_weight if core_on else 0.0) * core
+    scale = (rewards.abs() + regular).detach() if settings.auto else None
+    return ChunkTerms(rewards, area, core, regular, regular - rewards, area_error, scale)
+
+
+def optimise_masks(
+    problem: Problem, settings: ExplanationSettings, site: LowpassSite, responses, progress: bool,
+    callback: Callback | None, callback_every: int,
+) -> tuple[torch.Tensor, torch.Tensor, dict, Stopping]:  # fmt: skip
+    """The optimisation loop: every iteration, every chunk's energy, one (low-passed) optimiser step.
+
+    Returns:
+        ``(leaf, base, history, stopping)``: the optimised tensor and the initial parameters (for
+        ``site.params``), per-iteration ``(iterations, N, A)`` tensors of :data:`HISTORY_KEYS` (NaN after
+        a mask stopped), and which mask ran how long (:class:`~fep.ep.stopping.Stopping`).
+    """
+    base = problem.init.clone()
+    leaf, chunks = site.leaf(base), problem.chunks
+    stopping = Stopping(settings.areas, problem.shape[0], settings.auto, base.device)
+    optimizer = _optimizer(settings, leaf)
+    # Preallocated so recording a step is one copy, with no host sync and no growing lists; NaN where a
+    # mask has stopped.
+    history = {key: base.new_full((settings.max_iterations, *problem.shape[:2]), float("nan")) for key in HISTORY_KEYS}
+    shown = base.new_empty(*problem.shape[:3], *problem.size) if callback is not None else None
+    bar = tqdm(range(settings.max_iterations), desc=settings.method, disable=not progress, leave=False)
+    for i in bar:
+        response, grads = responses(i), None
+        area_error, scale = base.new_zeros(problem.shape[:2]), base.new_ones(problem.shape[:2])
+        for part in chunks:
+            params = site.params(leaf[part.index], base[part.index], response)
+            mask = upsample_mask(params, problem.size, settings.mask_step)
+            if shown is not None:
+                shown[part.index] = mask.detach()
+            terms = chunk_energy(problem, settings, mask, part, i)
+            del mask
+            chunk_grads = site.gradients(terms, leaf, response)
+            grads = chunk_grads if grads is None else tuple(g + c for g, c in zip(grads, chunk_grads, strict=True))
+            _record(history, i, part, terms, area_error, scale)
+        if stopping.update(i, history, area_error, scale):
+            chunks = active_chunks(stopping.active, problem.pairs_per_call)
+        _step(site, optimizer, leaf, site.combine(grads, response), response, ~stopping.active)
+        last = i == settings.max_iterations - 1 or not chunks
+        if progress and (i % 10 == 0 or last):
+            bar.set_postfix(energy=f"{history['energy'][i].nanmean().item():.3f}", active=int(stopping.active.sum()))
+        if callback is not None and (i % callback_every == 0 or last):
+            callback(i, shown, {key: value[: i + 1] for key, value in history.items()})
+        if not chunks:
+            break
+    bar.close()
+    return leaf, base, _stopped_history(history, stopping), stopping
+
+
+def explain(
+    model: torch.nn.Module, video: torch.Tensor, target, settings: ExplanationSettings, *, progress: bool = True,
+    callback: Callback | None = None, callback_every: int = 1,
+) -> Explanation:  # fmt: skip
+    """Explain ``video`` for ``target`` with ``settings`` (what :func:`fep.extremal_perturbation` does).
+
+    Checks the model, clip and targets, borrows the model (:func:`~fep.ep.model_state.frozen_model`),
+    prepares the :class:`Problem`, runs :func:`optimise_masks` and scores the final masks.
+    """
+    started = time.perf_counter()
+    is_image = isinstance(video, torch.Tensor) and video.ndim == 4
+    video, targets = check_explain_inputs(model, video, target, settings.autocast, callback, callback_every)
+    site = lowpass_site(settings.modulate, settings.lowpass_at, settings.preserve_norm)
+    rng_devices = [video.device] if video.device.type == "cuda" else []
+    # frozen_model also restores torch's global settings; fork_rng covers a CUDA generator not yet
+    # initialised when the call starts.
+    with frozen_model(model), torch.random.fork_rng(devices=rng_devices), torch.enable_grad():
+        torch.manual_seed(settings.seed)
+        problem = plan_problem(model, video, targets, settings, is_image)
+        responses = response_schedule(settings, problem.shape[2:], problem.tiebreak)
+        leaf, base, history, stopping = optimise_masks(
+            problem, settings, site, responses, progress, callback, callback_every
+        )
+        with torch.no_grad():
+            final_response = responses(int(stopping.used.max()) - 1)
+            masks, kept_prob = _final_masks(problem, settings, site.params(leaf, base, final_response))
+            target_t = problem.targets[:, 0]
+            clean_prob = problem.clean_logits.softmax(1).gather(1, target_t[:, None]).squeeze(1)
+    return Explanation(
+        masks=masks.detach().float().cpu(),
+        areas=settings.areas,
+        target=targets,
+        method=settings.method,
+        history={key: value.float().cpu().numpy() for key, value in history.items()},
+        settings={**settings.to_dict(), "memory": problem.memory, "callback_every": callback_every},
+        scores={"original_prob": clean_prob.float().cpu().numpy(), "masked_prob": kept_prob.float().cpu().numpy()},
+        wall_time=time.perf_counter() - started,
+        model_calls=problem.calls[0],
+        iterations_used=stopping.used.cpu().numpy(),
+        stop_reason=stopping.reasons(),
+    )
+
+
+# ---- the pieces the loop and explain() use ----
+
+
+def _growth(settings: ExplanationSettings) -> float:
+    """Per-iteration factor of the area weight: from ``area_weight`` to ``area_weight_final`` over the run."""
+    return (settings.area_weight_final / settings.area_weight) ** (1.0 / max(1, settings.schedule_length - 1))
+
+
+def _area_error(mask: torch.Tensor, areas: tuple[float, ...], per_frame: bool) -> torch.Tensor:
+    """``(n, a)``: |share of voxels above 0.5 - area|, over the volume or averaged over frames (2D-EP)."""
+    with torch.no_grad():
+        target = torch.tensor(areas, dtype=mask.dtype, device=mask.device)
+        kept = (mask > 0.5).to(mask.dtype)
+        if per_frame:
+            return (kept.mean(dim=(-2, -1)) - target[None, :, None]).abs().mean(dim=-1)
+        return (kept.mean(dim=(-3, -2, -1)) - target[None, :]).abs()
+
+
+def _record(history: dict, i: int, part: Part, terms: ChunkTerms, area_error, scale) -> None:
+    for key, value in zip(HISTORY_KEYS, (terms.rewards, terms.area, terms.core, terms.energy), strict=True):
+        history[key][i][part.index] = value.detach()
+    if terms.area_error is not None:
+        area_error[part.index] = terms.area_error
+        scale[part.index] = terms.scale
+
+
+def _step(site: LowpassSite, optimizer, leaf: torch.Tensor, grad, response, frozen: torch.Tensor) -> None:
+    """One optimiser step; masks that have stopped keep their parameters (momentum would move them)."""
+    if not bool(frozen.any()):
+        return site.step(optimizer, leaf, grad, response)
+    kept = leaf.detach()[frozen].clone()
+    site.step(optimizer, leaf, grad, response)
+    with torch.no_grad():
+        leaf[frozen] = kept
+
+
+def _stopped_history(history: dict, stopping: Stopping) -> dict:
+    """The history up to the last iteration run (NaN where a mask had already stopped)."""
+    last = int(stopping.used.max())
+    return {key: value[:last] for key, value in history.items()}
+
+
+def _optimizer(settings: ExplanationSettings, leaf: torch.Tensor) -> torch.optim.Optimizer:
+    if settings.optimizer == "sgd":
+        return torch.optim.SGD([leaf], lr=settings.lr, momentum=settings.momentum, dampening=settings.momentum)
+    return torch.optim.Adam([leaf], lr=settings.lr)
+
+
+def _final_masks(problem: Problem, settings: ExplanationSettings, params: torch.Tensor):
+    """Full-resolution masks ``(N, A, T, H, W)`` and the target probability with only each mask kept."""
+    masks = params.new_empty(*problem.shape[:3], *problem.size)
+    kept_prob = params.new_empty(*problem.shape[:2])
+    for part in problem.chunks:
+        mask = upsample_mask(params[part.index], problem.size, settings.mask_step).clamp(0, 1)
+        masks[part.index] = mask
+        masked = problem.pyramid.apply(mask, part.clips)
+        logits = problem.run_model(masked.reshape(-1, *masked.shape[-4:]))
+        chosen = problem.targets[part.index].reshape(-1, 1)
+        kept_prob[part.index] = logits.softmax(1).gather(1, chosen).reshape(mask.shape[:2]).to(kept_prob.dtype)
+    return masks, kept_prob

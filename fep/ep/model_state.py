@@ -1,0 +1,97 @@
+"""Borrow a user's model for an explanation and give it back exactly as it was."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+from fep.ep.checks import check_model
+
+__all__ = ["frozen_model", "preserved_torch_settings", "model_device", "guess_input_channels"]
+
+
+@contextmanager
+def preserved_torch_settings() -> Iterator[None]:
+    """Put torch's global settings back as they were when the block ends (normally or not).
+
+    Covers what an explanation, or a model it calls, might change: grad mode, the number of intra-op
+    threads, deterministic-algorithm mode (and its warn-only flag), cuDNN's benchmark and
+    deterministic flags, and the CPU and (initialised) CUDA random number generators.
+
+    Examples::
+
+        >>> with preserved_torch_settings():
+        ...     torch.set_num_threads(1)   # undone on exit
+    """
+    grad_enabled = torch.is_grad_enabled()
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    cpu_rng = torch.get_rng_state()
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    try:
+        yield
+    finally:
+        torch.set_grad_enabled(grad_enabled)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = cudnn
+        torch.set_rng_state(cpu_rng)
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state_all(cuda_rng)
+
+
+@contextmanager
+def frozen_model(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Freeze parameters and switch to eval mode for the duration of a ``with`` block.
+
+    Freezing removes the weight-gradient half of every backward pass (only input gradients are
+    needed to explain). On exit — normal or by exception — every parameter's ``requires_grad`` and
+    every submodule's ``training`` flag are restored one by one (a model may mix modes), and torch's
+    global settings and random state are as they were (:func:`preserved_torch_settings`).
+
+    Args:
+        model: any ``torch.nn.Module``.
+
+    Yields:
+        The same model object.
+
+    Examples::
+
+        >>> with frozen_model(model):
+        ...     logits = model(video)
+    """
+    check_model(model)
+    requires_grad = [(p, p.requires_grad) for p in model.parameters()]
+    training = [(m, m.training) for m in model.modules()]
+    with preserved_torch_settings():
+        try:
+            for p, _ in requires_grad:
+                p.requires_grad_(False)
+            model.eval()
+            yield model
+        finally:
+            for p, flag in requires_grad:
+                p.requires_grad_(flag)
+            for m, flag in training:
+                m.training = flag
+
+
+def model_device(model: torch.nn.Module) -> torch.device | None:
+    """Device of the model's first parameter or buffer, or None for a model with neither."""
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        return tensor.device
+    return None
+
+
+def guess_input_channels(model: torch.nn.Module) -> int | None:
+    """Input channels of the model's first registered Conv layer (its stem in every torchvision video
+    model), or None without one. Used only to explain a failed first call; never to refuse a clip."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.conv._ConvNd):
+            return module.in_channels
+    return None

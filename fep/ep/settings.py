@@ -1,0 +1,359 @@
+"""Every option of an explanation, defined once: name, default, type, check and help in one field each.
+
+:class:`ExplanationSettings` is what :func:`fep.extremal_perturbation` turns its keywords into, and the
+only place an option is written down. Each field is an :func:`option` carrying its help sentence and
+its check; from the fields come the keyword signature of :func:`~fep.ep.api.extremal_perturbation`
+(:func:`keyword_parameters`), the ``fep explain`` flags (:mod:`fep.cli`) and the attribute list of
+this class's documentation. Building one validates every option (one clear sentence per bad option)
+and resolves the defaults that depend on others: the method's preset (:mod:`fep.ep.presets`) gives
+STEP its core-loss weight and F-EP its low-pass; the optimiser gives the learning rate. The engine
+reads only this object; the :class:`~fep.ep.explanation.Explanation` keeps :meth:`to_dict` as its
+``settings``. In a notebook its ``repr`` shows only what differs from the method's defaults.
+
+To add an option: add one :func:`option` field here, and read it where it acts (the engine, a site).
+
+Examples::
+
+    >>> from fep.ep.settings import ExplanationSettings
+    >>> ExplanationSettings(method="fep", areas=(0.1,), temporal_cutoff=0.1)
+    ExplanationSettings(method='fep', areas=(0.1,), temporal_cutoff=0.1)
+    >>> ExplanationSettings(method="step").core_weight
+    300.0
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import warnings
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields
+from functools import partial
+
+import torch
+
+from fep.ep.checks import (
+    check_areas,
+    check_choice,
+    check_num_levels,
+    check_optional,
+    check_positive_float,
+    check_positive_int,
+    check_unit_interval,
+)
+from fep.ep.dct import FILTER_GAUSSIAN, FILTERS, frequency_response
+from fep.ep.lowpass import (
+    CUTOFF_SCHEDULE_LINEAR,
+    LOWPASS_AT_GRADIENT,
+    LOWPASS_AT_PARAMETRIZATION,
+    LOWPASS_AT_UPDATE,
+    MODULATE_ENERGY,
+    MODULATE_REWARD,
+)
+from fep.ep.objectives import REWARDS
+from fep.ep.perturbation import PERTURBATIONS
+from fep.ep.presets import METHOD_FEP, PERTURBATION_METHODS, PRESETS, Preset
+from fep.ep.stopping import AUTO, AUTO_CAP, AUTO_SCHEDULE
+from fep.errors import FepTypeError, FepValueError
+
+__all__ = [
+    "ExplanationSettings",
+    "option",
+    "keyword_parameters",
+    "RENAMED",
+    "VARIANTS",
+    "OPTIMIZERS",
+    "LOWPASS_SITES",
+    "INIT_SALIENCY",
+    "AUTOCAST_DTYPES",
+    "AREA_WEIGHT",
+    "AREA_WEIGHT_FINAL",
+    "DEFAULT_LR",
+]
+
+VARIANTS = ("preserve", "delete", "dual")
+OPTIMIZERS = ("sgd", "adam")
+LOWPASS_SITES = (LOWPASS_AT_GRADIENT, LOWPASS_AT_UPDATE, LOWPASS_AT_PARAMETRIZATION)
+INIT_SALIENCY = "saliency"
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+# TorchRay's area weight: 300, times 1.0035 per iteration for 800 iterations.
+AREA_WEIGHT = 300.0
+AREA_WEIGHT_FINAL = 300.0 * 1.0035**800
+DEFAULT_LR = {"sgd": 0.1, "adam": 0.05}
+# Old keyword -> its name now. Either works; the old one warns.
+RENAMED = {"filter": "filter_type", "where": "lowpass_at"}
+
+
+def option(default, help: str, *, check: Callable | None = None, choices: tuple | None = None, cli: bool = False):
+    """One option: a dataclass field whose metadata holds its help sentence, its check and its choices.
+
+    Args:
+        default: the value used when the keyword is not given (None: resolved from other options).
+        help: one sentence for the docs and for ``--help``.
+        check: ``check(name, value) -> value`` that raises a :class:`~fep.errors.FepError`; it may
+            normalise the value (``areas=0.1`` becomes ``(0.1,)``).
+        choices: the allowed strings (checked before ``check``).
+        cli: ``fep explain`` and ``fep demo`` offer it as ``--name-with-dashes``.
+    """
+    if choices is not None:
+        check = partial(_check_choice, choices, check)
+    return field(default=default, metadata={"help": help, "check": check, "choices": choices, "cli": cli})
+
+
+def _check_choice(choices: tuple, then: Callable | None, name: str, value):
+    """A choice among ``choices`` (None passes when the default is None)."""
+    if value is None:
+        return None
+    check_choice(name, value, choices)
+    return value if then is None else then(name, value)
+
+
+def _check_iterations(name: str, value) -> int | str:
+    if value == AUTO:
+        return value
+    if isinstance(value, str):
+        raise FepValueError(f"{name} must be 'auto' or a positive integer, got {value!r}.")
+    return check_positive_int(name, value)
+
+
+def _check_init(name: str, value):
+    return value if value in (None, INIT_SALIENCY) else check_unit_interval(name, value)
+
+
+def _check_schedule(name: str, value):
+    if value is None or value == CUTOFF_SCHEDULE_LINEAR or callable(value):
+        return value
+    raise FepValueError(
+        f"Unknown {name} {value!r}; pass None, 'linear' or a function (iteration, iterations) -> "
+        "(temporal_cutoff, spatial_cutoff)."
+    )
+
+
+def _check_non_negative(name: str, value):
+    if value is None:
+        return None
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool)) or not value >= 0:
+        raise FepValueError(f"{name} must be >= 0, got {value}.")
+    return float(value)
+
+
+def _check_integer(name: str, value):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise FepTypeError(f"{name} must be an integer, got {value!r}.")
+    return value
+
+
+def _check_bool(name: str, value):
+    if value is not None and not isinstance(value, bool):
+        raise FepTypeError(f"{name} must be True or False, got {value!r}.")
+    return value
+
+
+@dataclass(frozen=True)
+class ExplanationSettings:
+    """All options of an explanation (the keywords of :func:`fep.extremal_perturbation`)."""
+
+    method: str = option(
+        METHOD_FEP, "the method: 'ep2d', 'ep3d', 'step' or 'fep', presets of one optimiser (fep.ep.presets).",
+        choices=PERTURBATION_METHODS, cli=True,
+    )
+    areas: tuple[float, ...] = option(
+        (0.05, 0.1, 0.2), "fractions of the clip (of each frame for ep2d) to keep, each in (0, 1); one mask each.",
+        check=lambda name, value: check_areas(value), cli=True,
+    )
+    variant: str = option(
+        "preserve", "'preserve' keeps the mask and perturbs the rest, 'delete' perturbs the mask, 'dual' plays both.",
+        choices=VARIANTS,
+    )
+    reward: str = option(
+        "simple", "the target's score: 'simple' (logit), 'contrastive' or 'logprob' (fep.ep.objectives).",
+        choices=REWARDS,
+    )
+    perturbation: str = option(
+        "blur", "what replaces the clip outside the mask: 'blur' (per-frame Gaussian pyramid) or 'fade' (to zero).",
+        choices=PERTURBATIONS,
+    )
+    iterations: int | str = option(
+        AUTO, "'auto': each mask stops once it has converged, at most 100 steps (fep.ep.stopping); or a number of "
+        "optimiser steps, run in full for every mask (100 matches 800-iteration 3D-EP).",
+        check=_check_iterations, cli=True,
+    )
+    lr: float | None = option(
+        None, "learning rate (None: 0.1 for SGD, 0.05 for Adam).", check=check_optional(check_positive_float)
+    )
+    optimizer: str = option(
+        "sgd", "'sgd' (momentum with equal dampening, as TorchRay) or 'adam'.", choices=OPTIMIZERS
+    )
+    momentum: float = option(0.9, "SGD momentum (and dampening), in [0, 1].", check=check_unit_interval)
+    mask_step: int = option(7, "pixels per mask-grid cell (TorchRay: 7).", check=check_positive_int)
+    init: float | str | None = option(
+        None, "initial mask value in [0, 1] (1 keeps everything), or 'saliency': a warm start from the input "
+        "gradient (fep.ep.warm_start). None: 'saliency' with iterations='auto', 1 with a fixed count.",
+        check=_check_init,
+    )
+    area_weight: float = option(
+        AREA_WEIGHT, "the area term's weight at the start; it grows geometrically to area_weight_final.",
+        check=check_positive_float,
+    )
+    area_weight_final: float = option(
+        AREA_WEIGHT_FINAL, "the area term's weight at the end of the schedule.", check=check_positive_float
+    )
+    temporal_cutoff: float = option(
+        0.25, "F-EP's temporal cutoff in [0, 1] (1: no low-pass in time).", check=check_unit_interval, cli=True
+    )
+    spatial_cutoff: float = option(
+        0.25, "F-EP's spatial cutoff in [0, 1] (1: no low-pass in space).", check=check_unit_interval, cli=True
+    )
+    filter_type: str = option(
+        FILTER_GAUSSIAN, "the low-pass response: 'ideal', 'gaussian' or 'butterworth' (fep.ep.dct).", choices=FILTERS
+    )
+    filter_order: int = option(2, "the Butterworth filter's order.", check=check_positive_int)
+    modulate: str | None = option(
+        None, "which gradient is low-passed: 'energy' (all of it; None means this) or 'reward' (the model's only).",
+        choices=(MODULATE_ENERGY, MODULATE_REWARD),
+    )
+    lowpass_at: str = option(
+        LOWPASS_AT_GRADIENT, "where the low-pass acts: on the 'gradient', on the optimiser's 'update', or in the "
+        "mask's 'parametrization' by low DCT coefficients (fep.ep.lowpass).",
+        choices=LOWPASS_SITES,
+    )
+    preserve_norm: bool | None = option(
+        None, "rescale the low-passed gradient (or update) to its norm (None: True at the gradient, else False).",
+        check=_check_bool,
+    )
+    schedule: str | Callable[[int, int], tuple[float, float]] | None = option(
+        None, "None (fixed cutoffs), 'linear' (coarse to fine over the first half) or "
+        "f(iteration, iterations) -> (temporal_cutoff, spatial_cutoff).",
+        check=_check_schedule,
+    )
+    core_weight: float | None = option(
+        None, "STEP's core-loss weight (None: the method's preset, 300 for step, else 0).", check=_check_non_negative
+    )
+    core_start: int | None = option(
+        None, "the iteration STEP's core loss starts at (None: a twentieth of the area-weight schedule).",
+        check=check_optional(_check_integer),
+    )
+    core_frames: int = option(7, "the core loss's ellipsoid kernel in frames.", check=check_positive_int)
+    core_size: int = option(11, "the core loss's ellipsoid kernel in pixels.", check=check_positive_int)
+    jitter: bool = option(
+        False, "flip the masked clips left-right on even iterations (for mirror-invariant image classes only).",
+        check=_check_bool,
+    )
+    num_levels: int = option(8, "levels of the perturbation pyramid (at least 2).", check=check_num_levels)
+    max_blur: float = option(20.0, "the blur (sigma, pixels) of the pyramid's last level.", check=check_positive_float)
+    max_batch: int | None = option(
+        None, "most masked clips per model call (None: fit the free memory).",
+        check=check_optional(check_positive_int), cli=True,
+    )
+    seed: int = option(0, "seeds the call's random numbers (the tie-break of the area ranking).", check=_check_integer)
+    autocast: str | None = option(
+        None, "'bf16' or 'fp16' runs the model's forward pass in that precision on CUDA; masks, losses and "
+        "optimiser stay in float32. None: float32.",
+        choices=tuple(AUTOCAST_DTYPES), cli=True,
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            check = f.metadata["check"]
+            if check is not None:
+                object.__setattr__(self, f.name, check(f.name, getattr(self, f.name)))
+        resolved = dict(
+            init=(INIT_SALIENCY if self.auto else 1.0) if self.init is None else self.init,
+            modulate=MODULATE_ENERGY if self.modulate is None else self.modulate,  # measured: results/design_study
+            preserve_norm=self.lowpass_at == LOWPASS_AT_GRADIENT if self.preserve_norm is None else self.preserve_norm,
+            lr=DEFAULT_LR[self.optimizer] if self.lr is None else self.lr,
+            core_weight=self.preset.core_weight if self.core_weight is None else self.core_weight,
+            core_start=self.schedule_length // 20 if self.core_start is None else self.core_start,
+        )
+        for name, value in resolved.items():
+            object.__setattr__(self, name, value)
+        self._check_lowpass()
+
+    def _check_lowpass(self) -> None:
+        if self.lowpass_at != LOWPASS_AT_GRADIENT and self.modulate == MODULATE_REWARD:
+            raise FepValueError(
+                f"lowpass_at={self.lowpass_at!r} filters the whole step, not the reward gradient alone; "
+                "pass modulate='energy' or use lowpass_at='gradient'."
+            )
+        if self.preserve_norm and self.lowpass_at == LOWPASS_AT_PARAMETRIZATION:
+            raise FepValueError(
+                "preserve_norm has no meaning with lowpass_at='parametrization'; pass preserve_norm=False."
+            )
+        # Building one response checks the cutoffs and the filter's order together with their own messages.
+        frequency_response((1, 1, 1), self.filter_type, self.temporal_cutoff, self.spatial_cutoff, self.filter_order)
+
+    @classmethod
+    def from_keywords(cls, caller: str = "extremal_perturbation", **keywords) -> ExplanationSettings:
+        """Settings from a call's keywords: old names (:data:`RENAMED`) warn and map to the new ones; an
+        unknown keyword is refused with the nearest option's name."""
+        names = [f.name for f in fields(cls)]
+        for old, new in RENAMED.items():
+            if old in keywords:
+                warnings.warn(f"{caller}: {old}= is now {new}=.", DeprecationWarning, stacklevel=3)
+                value = keywords.pop(old)
+                if new in keywords and keywords[new] != value:
+                    raise FepValueError(f"{old}={value!r} and {new}={keywords[new]!r} disagree; pass only {new}.")
+                keywords[new] = value
+        for key in keywords:
+            if key not in names:
+                near = difflib.get_close_matches(key, names, n=1)
+                hint = f"did you mean {near[0]}?" if near else "the options are listed in fep.ExplanationSettings."
+                raise FepTypeError(f"{caller}() has no option {key!r}; {hint}")
+        return cls(**keywords)
+
+    @property
+    def auto(self) -> bool:
+        """True when each mask stops once converged (``iterations="auto"``)."""
+        return self.iterations == AUTO
+
+    @property
+    def max_iterations(self) -> int:
+        """The most iterations a mask can run: the cap for ``"auto"``, else ``iterations``."""
+        return AUTO_CAP if self.auto else self.iterations
+
+    @property
+    def schedule_length(self) -> int:
+        """Iterations over which the area weight grows to its final value (and cutoff schedules run)."""
+        return AUTO_SCHEDULE if self.auto else self.iterations
+
+    @property
+    def preset(self) -> Preset:
+        """The method's preset (:mod:`fep.ep.presets`): per-frame area, core weight, low-pass."""
+        return PRESETS[self.method]
+
+    def to_dict(self) -> dict:
+        """Plain, JSON-ready values (a custom schedule is recorded as ``"custom"``)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["areas"] = list(self.areas)
+        if callable(self.schedule):
+            values["schedule"] = "custom"
+        return values
+
+    def __repr__(self) -> str:
+        baseline = ExplanationSettings(method=self.method)
+        changed = [
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+            if f.name == "method" or getattr(self, f.name) != getattr(baseline, f.name)
+        ]
+        return f"ExplanationSettings({', '.join(changed)})"
+
+
+def keyword_parameters() -> list[inspect.Parameter]:
+    """The options as keyword-only parameters (name, default, annotation): the entry points' signature."""
+    return [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
+        for f in fields(ExplanationSettings)
+        if f.default is not MISSING
+    ]
+
+
+def _attribute_docs() -> str:
+    """The ``Attributes:`` section of the class's documentation, from the options' help."""
+    lines = ["", "", "Attributes:"]
+    for f in fields(ExplanationSettings):
+        lines.append(f"    {f.name}: {f.metadata['help']} Default: ``{f.default!r}``.")
+    return "\n".join(lines)
+
+
+ExplanationSettings.__doc__ += _attribute_docs()
