@@ -46,9 +46,9 @@ from fep.ep.lowpass import (
     CUTOFF_SCHEDULE_LINEAR,
     LOWPASS_AT_GRADIENT,
     LOWPASS_AT_PARAMETRIZATION,
-    LOWPASS_AT_UPDATE,
     MODULATE_ENERGY,
     MODULATE_REWARD,
+    SITES,
 )
 from fep.ep.objectives import REWARDS
 from fep.ep.perturbation import PERTURBATIONS
@@ -73,7 +73,9 @@ __all__ = [
 
 VARIANTS = ("preserve", "delete", "dual")
 OPTIMIZERS = ("sgd", "adam")
-LOWPASS_SITES = (LOWPASS_AT_GRADIENT, LOWPASS_AT_UPDATE, LOWPASS_AT_PARAMETRIZATION)
+# The choices of lowpass_at and modulate are the low-pass sites' (fep.ep.lowpass.SITES): a new site is one entry there.
+LOWPASS_SITES = tuple(dict.fromkeys(at for _, at in SITES))
+MODULATED = tuple(dict.fromkeys(gradient for gradient, _ in SITES))
 INIT_SALIENCY = "saliency"
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # TorchRay's area weight: 300, times 1.0035 per iteration for 800 iterations.
@@ -210,7 +212,7 @@ class ExplanationSettings:
     filter_order: int = option(2, "the Butterworth filter's order.", check=check_positive_int)
     modulate: str | None = option(
         None, "which gradient is low-passed: 'energy' (all of it; None means this) or 'reward' (the model's only).",
-        choices=(MODULATE_ENERGY, MODULATE_REWARD),
+        choices=MODULATED,
     )
     lowpass_at: str = option(
         LOWPASS_AT_GRADIENT, "where the low-pass acts: on the 'gradient', on the optimiser's 'update', or in the "

@@ -2,45 +2,10 @@
 (:mod:`~fep.models.networks`), loading and preprocessing (:mod:`~fep.models.loading`), Kinetics-400
 downloads (:mod:`~fep.models.download`) and training on the synthetic task (:mod:`~fep.models.train`)."""
 
-from fep.models.download import (
-    DOWNLOAD_TIMEOUT,
-    CheckpointError,
-    WeightsNotFoundError,
-    checkpoint_url,
-    download_checkpoint,
-)
-from fep.models.loading import (
-    categories,
-    check_input_size,
-    display_frames,
-    load_model,
-    preprocess,
-    resolve_target,
-    sha256_of,
-)
-from fep.models.networks import SYNTHETIC_ARCHITECTURES, SyntheticVideoNet, ToyVideoNet
-from fep.models.registry import MODEL_NAMES, REGISTRY, TOY, ModelSpec, cam_layer_of, get_spec
+from fep.models import download, loading, networks, registry
+from fep.models.download import *  # noqa: F403 - each module's __all__ is the wing's API
+from fep.models.loading import *  # noqa: F403
+from fep.models.networks import *  # noqa: F403
+from fep.models.registry import *  # noqa: F403
 
-__all__ = [
-    "load_model",
-    "preprocess",
-    "display_frames",
-    "categories",
-    "check_input_size",
-    "resolve_target",
-    "sha256_of",
-    "download_checkpoint",
-    "checkpoint_url",
-    "DOWNLOAD_TIMEOUT",
-    "WeightsNotFoundError",
-    "CheckpointError",
-    "ToyVideoNet",
-    "SyntheticVideoNet",
-    "SYNTHETIC_ARCHITECTURES",
-    "REGISTRY",
-    "MODEL_NAMES",
-    "TOY",
-    "ModelSpec",
-    "get_spec",
-    "cam_layer_of",
-]
+__all__ = [*loading.__all__, *download.__all__, *networks.__all__, *registry.__all__]

@@ -3,39 +3,10 @@
 (:mod:`~fep.viz.diagram`) and the interactive explorers (:mod:`~fep.viz.widgets`).
 ``from fep import viz`` gives every figure function."""
 
-from fep.viz.diagram import plot_fep_loop
-from fep.viz.figures import (
-    NotebookFigure,
-    as_numpy,
-    box,
-    figure,
-    figure_png,
-    frame_grid,
-    overlay,
-    overlay_frames,
-    rgb_frames,
-    shade_evidence,
-)
-from fep.viz.player import animation_html, save_animation
-from fep.viz.plots import plot_curves, plot_frame_changes, plot_history, plot_spectrum, plot_temporal_profile
+from fep.viz import diagram, figures, player, plots
+from fep.viz.diagram import *  # noqa: F403 - each module's __all__ is the wing's API
+from fep.viz.figures import *  # noqa: F403
+from fep.viz.player import *  # noqa: F403
+from fep.viz.plots import *  # noqa: F403
 
-__all__ = [
-    "NotebookFigure",
-    "figure",
-    "figure_png",
-    "as_numpy",
-    "rgb_frames",
-    "overlay_frames",
-    "shade_evidence",
-    "box",
-    "frame_grid",
-    "overlay",
-    "save_animation",
-    "animation_html",
-    "plot_spectrum",
-    "plot_history",
-    "plot_temporal_profile",
-    "plot_frame_changes",
-    "plot_curves",
-    "plot_fep_loop",
-]
+__all__ = [*figures.__all__, *player.__all__, *plots.__all__, *diagram.__all__]

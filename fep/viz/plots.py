@@ -59,6 +59,18 @@ def plot_history(explanation, clip: int = 0) -> NotebookFigure:
     return fig
 
 
+def _finish_frame_plot(fig: NotebookFigure, ax, xlabel: str, ylabel: str, title: str | None) -> NotebookFigure:
+    """Labels, legend, grid and title of a per-frame line plot."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def plot_temporal_profile(maps: Mapping[str, object], evidence=None, title: str | None = None) -> NotebookFigure:
     """Share of each map's mass per frame, with the evidence frames shaded: where in *time* a method looks.
 
@@ -75,14 +87,7 @@ def plot_temporal_profile(maps: Mapping[str, object], evidence=None, title: str 
         ax.plot(mass / max(mass.sum(), 1e-12), marker="o", ms=3, label=label)
     if length:
         shade_evidence(ax, evidence)
-    ax.set_xlabel("frame (shaded: evidence frames)")
-    ax.set_ylabel("share of saliency")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return _finish_frame_plot(fig, ax, "frame (shaded: evidence frames)", "share of saliency", title)
 
 
 def plot_frame_changes(maps: Mapping[str, object], evidence=None, title: str | None = None) -> NotebookFigure:
@@ -101,14 +106,7 @@ def plot_frame_changes(maps: Mapping[str, object], evidence=None, title: str | N
         ax.plot(np.arange(len(changes)) + 0.5, changes, marker="o", ms=3, label=f"{label} (mean {changes.mean():.3f})")
     shade_evidence(ax, evidence)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("between frame t and t+1")
-    ax.set_ylabel("normalised L1 change")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return _finish_frame_plot(fig, ax, "between frame t and t+1", "normalised L1 change", title)
 
 
 def plot_curves(curves: Mapping[str, object], title: str = "", xlabel: str = "", ylabel: str = "") -> NotebookFigure:
