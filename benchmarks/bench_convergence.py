@@ -33,10 +33,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import RESULTS, machine, write_result  # noqa: E402
 
+from fep.bench.clips import synthetic_clips  # noqa: E402
 from fep.bench.faithfulness import kept_probability  # noqa: E402
 from fep.bench.map_metrics import ground_truth_ap  # noqa: E402
-from fep.bench.runner import parse_method, synthetic_clips  # noqa: E402
-from fep.ep.api import AREA_WEIGHT, extremal_perturbation  # noqa: E402
+from fep.bench.methods import parse_method  # noqa: E402
+from fep.ep.api import extremal_perturbation  # noqa: E402
+from fep.ep.settings import AREA_WEIGHT  # noqa: E402
 from fep.models import load_model  # noqa: E402
 
 KS = (25, 50, 100, 150, 200, 400, 800)

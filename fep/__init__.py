@@ -1,15 +1,17 @@
 """fep: explain video classifiers with F-EP (frequency-based extremal perturbation).
 
-The package in wings, each a folder; a wing imports only the ones above it in this list:
+The package in wings, each a folder; a wing imports only the ones listed before it (and the helpers
+named at the end, which every wing may use):
 
 - :mod:`fep.ep` — **the method**: the entry points ``extremal_perturbation`` and ``FEP``, every option
   in ``ExplanationSettings``, the four presets, the optimisation loop, the DCT low-pass and where it
   acts, perturbations, objectives, stopping, memory planning and the warm start;
-- :mod:`fep.baselines` — gradient baselines (gradient, SmoothGrad, Integrated Gradients, Grad-CAM-3D,
-  occlusion) and frequency-modulated gradients;
-- :mod:`fep.data` — the synthetic task with ground truth, the bundled sample clips, video files;
+- :mod:`fep.data` — the synthetic task with ground truth, its seed splits, the bundled sample clips,
+  video files (independent of the method);
 - :mod:`fep.models` — one registry of models (toy, trained on the synthetic task, Kinetics-400),
   their loading, preprocessing, weights download and training;
+- :mod:`fep.baselines` — gradient baselines (gradient, SmoothGrad, Integrated Gradients, Grad-CAM-3D,
+  occlusion) and frequency-modulated gradients;
 - :mod:`fep.bench` — measuring explanations: map metrics, faithfulness metrics, the registry of
   methods, the experiments runner, its statistics, reports and plots;
 - :mod:`fep.viz` — figures, the animation player and the interactive explorers (ipywidgets);

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 import os
 import random
 import signal
@@ -137,16 +138,20 @@ def test_method_specs_and_bad_input(tmp_path, capsys):
 def test_a_family_with_the_sanity_column_pairs_fep_with_3d_ep(tmp_path):
     # The documented command (`fep experiments --family brief --sanity`) on the toy model: the whole table.
     out = tmp_path / "brief"
-    args = ["experiments", "--fast", "--family", "brief", "--clips", "1", "--sanity"]
+    args = ["experiments", "--fast", "--family", "brief", "--clips", "2", "--sanity", "--sanity-clips", "1"]
     assert main([*args, "--methods", *METHODS, "--out", str(out)]) == 0
     rows = list(csv.DictReader(_table(out).splitlines()))
-    assert {r["family"] for r in rows} == {"brief"} and len(rows) == 3
+    assert {r["family"] for r in rows} == {"brief"} and len(rows) == 6
+    checked = [r for r in rows if r["randomisation_all"]]
+    assert len(checked) == 3 and {r["clip"] for r in checked} == {"brief_620000"}  # the first clip only
     for row in rows:
-        assert 0 <= float(row["temporal_localisation"]) <= 1
-        assert -1 <= float(row["randomisation_rank_corr"]) < 0.99  # each of these depends on the model
+        assert 0 <= float(row["temporal_localisation"]) <= 1 and math.isfinite(float(row["game_keep"]))
+    for row in checked:
+        assert 0 <= float(row["randomisation_all"]) < 0.99  # |rho|: each of these depends on the model
     summary = (out / "summary.md").read_text()
-    assert "### brief" in summary and "F-EP − 3D-EP" in summary and "randomisation_rank_corr" in summary
-    for name in ("metrics_brief.png", "pareto_brief.png", "curves_brief.png"):
+    assert "### brief" in summary and "| compared with | F-EP − other |" in summary and "randomisation_all" in summary
+    assert "Randomisation check: cascading over" in summary and "(n=1)" in summary
+    for name in ("metrics_brief.png", "pareto_brief.png", "curves_brief.png", "randomisation_brief.png"):
         assert (out / name).stat().st_size > 0
     curve = json.loads(next((out / "items").glob("*__fep.json")).read_text())["deletion_curve"]
     assert len(curve) == DELETION_STEPS[0] + 1 and curve[0] >= curve[-1]  # log-spaced steps after the intact clip
@@ -159,12 +164,13 @@ def test_the_deep_model_through_the_same_command(tmp_path):
     # and the plots are the toy model's test above (the same code); here one optimisation step of one
     # method is enough (rho 0.53 on this clip), since one deep step at two areas costs about 3 s here.
     out = tmp_path / "deep"
-    args = ["experiments", "--fast", "--family", "brief", "--clips", "1", "--model", "mc3_18_synthetic", "--sanity"]
+    args = ["experiments", "--fast", "--family", "brief", "--clips", "1", "--model", "mc3_18_synthetic", "--sanity",
+            "--sanity-inits", "1"]  # fmt: skip
     assert main([*args, "--methods", "fep[iterations=1]", "--out", str(out)]) == 0
     (row,) = csv.DictReader(_table(out).splitlines())
     assert row["method"] == "fep[iterations=1]" and row["family"] == "brief"
     assert 0 <= float(row["temporal_localisation"]) <= 1 and 0 <= float(row["gt_ap"]) <= 1
-    assert -1 <= float(row["randomisation_rank_corr"]) < 0.99  # the explanation depends on the weights
+    assert 0 <= float(row["randomisation_all"]) < 0.99  # |rho|: the explanation depends on the weights
     assert json.loads((out / "summary.json").read_text())["info"]["model_name"] == "mc3_18_synthetic"
     curve = json.loads(next((out / "items").glob("*.json")).read_text())["deletion_curve"]
     assert len(curve) == DELETION_STEPS[0] + 1 and curve[0] >= curve[-1]
@@ -208,24 +214,31 @@ def test_paired_differences_and_verdicts_from_hand_made_items(tmp_path):
                    "gt_ap": values[method][i], "deletion_auc": deletion[method][i],
                    "randomisation_rank_corr": rho[method]}  # fmt: skip
             (tmp_path / "items" / f"{clip}__{method}.json").write_text(json.dumps(row))
-    merge(tmp_path, clips, list(values))
+    # The best other method comes from a tuning run: here, say, the gradient for gt_ap.
+    merge(tmp_path, clips, list(values), best_other={"brief": {"gt_ap": "gradient"}})
     paired = json.loads((tmp_path / "summary.json").read_text())["paired"]["brief"]
-    (d, ci) = paired["gt_ap"]["3D-EP"]["difference"]
-    assert d == pytest.approx(0.1) and ci == pytest.approx(0.0, abs=1e-12)  # +0.1 on every clip
+    d, ci, n = paired["gt_ap"]["3D-EP"]["difference"]
+    assert (d, ci, n) == (pytest.approx(0.1), pytest.approx(0.0, abs=1e-12), 3)  # +0.1 on every clip
     best = paired["gt_ap"]["best"]
+    t_975 = 4.302652729749462  # Student's t, 2 degrees of freedom
     assert best["method"] == "gradient" and best["difference"][0] == pytest.approx(-0.3)
-    (d, ci) = paired["deletion_auc"]["3D-EP"]["difference"]  # +0.1, -0.1, 0: a tie
-    assert d == pytest.approx(0.0, abs=1e-12) and ci > 0.1
+    assert best["difference"][1] == pytest.approx(t_975 * 0.1 / 3**0.5)  # sd of (-0.4, -0.3, -0.2) is 0.1
+    assert best["p"] == pytest.approx(0.035099, abs=1e-5)  # two-sided paired t test, t = 5.196 on 2 df
+    # Holm over the table's 4 comparisons (p = 0, 0, 0.0351, 1): the loss to the gradient is 2 x 0.0351 > 0.05
+    assert best["p_holm"] == pytest.approx(2 * best["p"]) and best["verdict"] == "tie"
+    assert paired["gt_ap"]["3D-EP"]["verdict"] == "F-EP wins"
+    d, ci, _ = paired["deletion_auc"]["3D-EP"]["difference"]  # +0.1, -0.1, 0: a tie
+    assert d == pytest.approx(0.0, abs=1e-12) and ci == pytest.approx(t_975 * 0.1 / 3**0.5)
+    assert paired["deletion_auc"]["3D-EP"]["verdict"] == "tie"
+    assert paired["randomisation_rank_corr"]["3D-EP"]["difference"][0] == pytest.approx(0.2)  # |rho|: F-EP loses
+    assert paired["randomisation_rank_corr"]["3D-EP"]["verdict"] == "F-EP loses"
     summary = (tmp_path / "summary.md").read_text()
-    assert "| gt_ap | +0.100 ± 0.000 — F-EP wins | -0.300 ± 0.113 (gradient) — F-EP loses |" in summary
-    assert "| deletion_auc | +0.000 ± 0.113 — tie |" in summary
-    assert paired["randomisation_rank_corr"]["3D-EP"]["difference"][0] == pytest.approx(0.2)  # F-EP loses
-    assert "| randomisation_rank_corr | +0.200 ± 0.000 — F-EP loses |" in summary
+    assert "| gt_ap | gradient (best on tuning) | -0.300 ± 0.248 | 3 | 0.0351 | 0.0702 | tie |" in summary
     from fep.bench.report import load_summary, summary_table
     from fep.errors import FepValueError
 
     table = summary_table(load_summary(tmp_path), "brief", ["gt_ap"])
-    assert "| F-EP | 0.600 ± 0.113 |" in table and "| gradient | 0.900 ± 0.000 |" in table
+    assert "| F-EP | 0.600 ± 0.248 (n=3) |" in table and "| gradient | 0.900 ± 0.000 (n=3) |" in table
     with pytest.raises(FepValueError, match="No family 'scene'"):
         summary_table(load_summary(tmp_path), "scene", ["gt_ap"])
 

@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from fep.bench.methods import GRADIENT_METHODS, PERTURBATION_METHODS, REGISTRY, get_method, label_of, parse_method
+from fep.bench.methods import (
+    GRADIENT_METHODS,
+    PERTURBATION_METHODS,
+    REFERENCE,
+    REGISTRY,
+    get_method,
+    label_of,
+    parse_method,
+)
 from fep.testing import TinyVideoNet
 
 FEP_DIR = Path(__file__).resolve().parents[1] / "fep"
@@ -30,12 +38,13 @@ def test_parse_checks_options_against_the_function_before_anything_runs():
 def test_every_method_runs_through_the_registry():
     model, video = TinyVideoNet(), torch.rand(1, 3, 4, 16, 16)
     quick = {"gradient": {}, "smoothgrad": {"samples": 2, "progress": False}, "gradcam": {},
-             "ig": {"steps": 2, "progress": False}}  # fmt: skip
+             "ig": {"steps": 2, "progress": False}, "framediff": {}}  # fmt: skip
     for name, method in REGISTRY.items():
-        options = quick[name] if name in GRADIENT_METHODS else {"iterations": 2, "areas": (0.1,), "progress": False}
+        options = quick[name] if name in quick else {"iterations": 2, "areas": (0.1,), "progress": False}
         saliency = method.saliency(model, video, 1, **options)
         assert saliency.shape == (1, 4, 16, 16), name
-    assert set(PERTURBATION_METHODS) | set(GRADIENT_METHODS) == set(REGISTRY)
+    assert set(PERTURBATION_METHODS) | set(GRADIENT_METHODS) | {"framediff"} == set(REGISTRY)
+    assert REGISTRY["framediff"].kind == REFERENCE
     assert get_method("step").preset.core_weight == 300 and get_method("gradcam").preset is None
 
 

@@ -34,11 +34,19 @@ class Clip:
 
 
 def synthetic_clips(
-    count: int = 64, config=None, seed: int = 200_000, model_name: str = "toy", family: str | None = None
+    count: int = 64, config=None, seed: int | None = None, model_name: str = "toy", family: str | None = None,
+    split: str = "test",
 ) -> list[Clip]:
     """Held-out synthetic clips (seeds never used for training or the model card's evaluation): of a task
-    family (:data:`fep.data.synthetic.FAMILIES`), of ``config``, or (neither) of the held-out variant."""
-    from fep.data.synthetic import FAMILIES, HELD_OUT, generate_clip
+    family (:data:`fep.data.synthetic.FAMILIES`), of ``config``, or (neither) of the held-out variant.
+    Seeds run from ``seed``, by default the start of ``split`` (:data:`fep.data.synthetic.SPLITS`)."""
+    from fep.data.synthetic import FAMILIES, HELD_OUT, SPLITS, generate_clip
+
+    if split not in SPLITS:
+        raise FepValueError(f"Unknown split {split!r}; choose one of {', '.join(SPLITS)}.")
+    seed = SPLITS[split].start if seed is None else seed
+    if seed in SPLITS[split] and seed + count - 1 not in SPLITS[split]:
+        raise FepValueError(f"{count} clips from seed {seed} run past the {split} split; ask for fewer clips.")
 
     if family is not None:
         if family not in FAMILIES:
@@ -54,9 +62,9 @@ def synthetic_clips(
     return clips
 
 
-def family_clips(count: int, families: Sequence[str]) -> list[Clip]:
-    """``count`` held-out clips of each family, family by family."""
-    return [clip for family in families for clip in synthetic_clips(count, family=family)]
+def family_clips(count: int, families: Sequence[str], split: str = "test") -> list[Clip]:
+    """``count`` held-out clips of each family of ``split``, family by family."""
+    return [clip for family in families for clip in synthetic_clips(count, family=family, split=split)]
 
 
 def video_clips(folder: str | os.PathLike, model, model_name: str, frames: int = 16) -> list[Clip]:

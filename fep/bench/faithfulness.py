@@ -1,8 +1,17 @@
 r"""Faithfulness: what the model says when the voxels a saliency ranks first are removed or kept.
 
-- :func:`deletion_insertion`: RISE-style curves over voxels (scored with :func:`~fep.bench.map_metrics.auc`);
+- :func:`deletion_insertion`: RISE-style curves over voxels (scored with :func:`~fep.bench.map_metrics.auc`),
+  on the target's probability (as in the literature) and on its normalised logit margin;
+- :func:`matched_area_game`: keep, and separately remove, the top ``a`` of the voxels for a few small
+  ``a`` and read the normalised margin: extremal perturbation's own game, played by every map;
 - :func:`kept_probability`: the target's probability when only the top share of voxels is kept
   (one point of the insertion curve, batched over clips).
+
+The **normalised margin** of a clip is ``(m(x') - m(x_0)) / (m(x) - m(x_0))`` with ``m`` the target's
+logit minus the best other class's, ``x`` the whole clip and ``x_0`` the fully perturbed one: 1 for the
+whole clip, 0 for none of it. A confident model's probability is 1.000 with half the clip blurred; its
+margin still moves. A clip whose gap ``m(x) - m(x_0)`` is below :data:`MIN_MARGIN_GAP` has no scale to
+normalise by: its margin scores are None (excluded and counted), never clipped.
 
 These run the model (borrowed with :func:`~fep.ep.model_state.frozen_model`, returned as it was); the
 metrics of the maps alone are in :mod:`fep.bench.map_metrics`.
@@ -18,7 +27,15 @@ from fep.ep.model_state import frozen_model
 from fep.ep.perturbation import blur_frames
 from fep.errors import FepValueError
 
-__all__ = ["deletion_insertion", "kept_probability", "removal_fractions", "DELETION_LOG", "DELETION_LINEAR"]
+__all__ = [
+    "deletion_insertion", "matched_area_game", "kept_probability", "margin", "removal_fractions", "DELETION_LOG",
+    "DELETION_LINEAR", "GAME_AREAS", "MIN_MARGIN_GAP",
+]  # fmt: skip
+
+# The matched-area game's shares of voxels kept or removed: 0.5 % to 10 %, where extremal masks live.
+GAME_AREAS = (0.005, 0.01, 0.02, 0.05, 0.1)
+# Logits: below this gap between the whole and the fully perturbed clip, a normalised margin is noise.
+MIN_MARGIN_GAP = 1.0
 
 
 DELETION_LOG, DELETION_LINEAR = "log", "linear"
@@ -53,48 +70,124 @@ def deletion_insertion(
     Voxels are ranked by saliency (descending; ties in a fixed random order). Deletion replaces the top
     share of voxels (all channels) by the perturbed clip, at the shares of :func:`removal_fractions`;
     insertion starts from the perturbed clip and puts the top voxels back. The score is the target's
-    softmax probability. A faithful saliency gives a low deletion AUC and a high insertion AUC. With the
-    ``"log"`` schedule (default) the AUC is taken over log-spaced shares (each step counts the same),
-    so what happens in the first percent of voxels weighs as much as the rest; ``"linear"`` is RISE's
-    original schedule and AUC.
+    softmax probability, and its normalised margin. A faithful saliency gives low deletion and high
+    insertion AUCs. With the ``"log"`` schedule (default) each log-spaced step weighs the same;
+    ``"linear"`` is RISE's original schedule.
 
     Args:
         model: classifier; ``video`` ``(1, C, T, H, W)`` as it expects; ``target`` the class.
         saliency: ``(T, H, W)``.
-        mode: ``"deletion"`` or ``"insertion"``.
-        steps: curve has ``steps + 1`` points.
-        perturbation: ``"blur"`` (each frame blurred with sigma 20) or ``"fade"`` (zeros).
-        batch_size: clips per model call.
+        mode, steps: ``"deletion"`` or ``"insertion"``; the curve has ``steps + 1`` points.
+        perturbation, batch_size: ``"blur"`` (sigma 20 per frame) or ``"fade"`` (zeros); clips per call.
         schedule: ``"log"`` (first step 0.25 % of the voxels) or ``"linear"`` (steps of 1/steps).
 
     Returns:
-        ``{"fractions": shares, "scores": probabilities, "auc": float}``, ``steps + 1`` points each.
+        ``{"fractions", "scores", "auc"}`` on the probability (``steps + 1`` points) and
+        ``{"margins", "margin_auc", "margin_gap"}`` on the normalised margin (None when the gap is below
+        :data:`MIN_MARGIN_GAP`).
     """
     check_choice("mode", mode, ("deletion", "insertion"))
     check_choice("schedule", schedule, (DELETION_LOG, DELETION_LINEAR))
     check_choice("perturbation", perturbation, ("blur", "fade"))
-    if video.ndim != 5 or video.shape[0] != 1:
-        raise FepValueError(f"deletion_insertion takes one clip (1, C, T, H, W), got {tuple(video.shape)}.")
-    s = torch.as_tensor(saliency, dtype=torch.float64).flatten()
+    s = _one_clip_saliency("deletion_insertion", video, saliency)
     n = s.numel()
-    if n != video[0, 0].numel():
-        raise FepValueError(f"saliency has {n} voxels but the clip has {video[0, 0].numel()}.")
     rank = _voxel_ranks(s).reshape(video.shape[2:]).to(video.device)
     perturbed = torch.zeros_like(video) if perturbation == "fade" else blur_frames(video, 20.0)
     start, end = (video, perturbed) if mode == "deletion" else (perturbed, video)
     fractions = removal_fractions(steps, schedule)
     counts = [round(f * n) for f in fractions]
-    probs = []
+    logits = []
     with frozen_model(model):  # eval mode (no dropout, BatchNorm statistics untouched), restored after
         for i in range(0, len(counts), batch_size):
             chunk = counts[i : i + batch_size]
             switched = torch.stack([rank < c for c in chunk])[:, None]  # (B, 1, T, H, W)
-            clips = torch.where(switched, end, start)
-            probs.append(model(clips).softmax(1)[:, target].double().cpu())
-    scores = torch.cat(probs)
-    if schedule == DELETION_LINEAR:
-        return {"fractions": fractions, "scores": scores.tolist(), "auc": auc(scores)}
-    return {"fractions": fractions, "scores": scores.tolist(), "auc": auc(scores[1:])}  # log-spaced: evenly weighted
+            logits.append(model(torch.where(switched, end, start)).double().cpu())
+    logits = torch.cat(logits)
+    scores = logits.softmax(1)[:, target]
+    # The curve's ends are the whole clip and the fully perturbed one: the margin's scale.
+    whole, none = (logits[0], logits[-1]) if mode == "deletion" else (logits[-1], logits[0])
+    margins, gap = _normalised_margins(logits, target, whole, none)
+    area = auc if schedule == DELETION_LINEAR else (lambda y: auc(y[1:]))  # log-spaced: each step weighs the same
+    return {
+        "fractions": fractions, "scores": scores.tolist(), "auc": area(scores),
+        "margins": None if margins is None else margins.tolist(),
+        "margin_auc": None if margins is None else area(margins), "margin_gap": gap,
+    }  # fmt: skip
+
+
+def _one_clip_saliency(caller: str, video: torch.Tensor, saliency) -> torch.Tensor:
+    """The saliency of one clip ``(1, C, T, H, W)``, flat and float64; FepValueError if they do not match."""
+    if video.ndim != 5 or video.shape[0] != 1:
+        raise FepValueError(f"{caller} takes one clip (1, C, T, H, W), got {tuple(video.shape)}.")
+    s = torch.as_tensor(saliency, dtype=torch.float64).flatten()
+    if s.numel() != video[0, 0].numel():
+        raise FepValueError(f"saliency has {s.numel()} voxels but the clip has {video[0, 0].numel()}.")
+    return s
+
+
+def margin(logits: torch.Tensor, target: int) -> torch.Tensor:
+    """The target's logit minus the best other class's, per row of ``logits`` ``(N, K)``."""
+    others = torch.cat([logits[:, :target], logits[:, target + 1 :]], dim=1)
+    return logits[:, target] - others.amax(dim=1)
+
+
+def _normalised_margins(logits, target: int, whole, none) -> tuple[torch.Tensor | None, float]:
+    """Margins of ``logits`` on the scale whole clip = 1, fully perturbed = 0, and the gap between them."""
+    low, high = margin(torch.stack([none, whole]), target).tolist()
+    gap = high - low
+    if gap < MIN_MARGIN_GAP:
+        return None, gap
+    return (margin(logits, target) - low) / gap, gap
+
+
+@torch.no_grad()
+def matched_area_game(
+    model, video, target: int, saliency, *, areas=GAME_AREAS, perturbation: str = "blur"
+) -> dict:
+    """Keep, and separately remove, the top ``a`` of the voxels of one clip, and read the normalised margin.
+
+    Every method plays with its own map and the same tie-break (:func:`_voxel_order`), so an extremal
+    mask and a gradient compete on the terms extremal perturbation optimises. Higher ``keep`` and lower
+    ``remove`` are better.
+
+    Args:
+        model: classifier; ``video`` ``(1, C, T, H, W)`` as it expects; ``target`` the class.
+        saliency: ``(T, H, W)``.
+        areas: shares of the voxels, each in (0, 1).
+        perturbation: ``"blur"`` (sigma 20 per frame) or ``"fade"``.
+
+    Returns:
+        ``{"areas", "keep", "remove", "tied", "gap"}``: per area the normalised margin with only the top
+        voxels kept and with them removed (None when the gap is below :data:`MIN_MARGIN_GAP`), and the
+        share of the top voxels chosen among ties (equal to the cut-off value, with equals left out).
+    """
+    check_choice("perturbation", perturbation, ("blur", "fade"))
+    s = _one_clip_saliency("matched_area_game", video, saliency)
+    n = s.numel()
+    if not all(0 < a < 1 for a in areas):
+        raise FepValueError(f"areas must be shares in (0, 1), got {tuple(areas)}.")
+    rank = _voxel_ranks(s).reshape(video.shape[2:]).to(video.device)
+    perturbed = torch.zeros_like(video) if perturbation == "fade" else blur_frames(video, 20.0)
+    top = torch.stack([rank < max(1, round(a * n)) for a in areas])[:, None]  # (A, 1, T, H, W)
+    clips = torch.cat([video, perturbed, torch.where(top, video, perturbed), torch.where(top, perturbed, video)])
+    with frozen_model(model):
+        logits = model(clips).double().cpu()
+    k = len(areas)
+    margins, gap = _normalised_margins(logits[2:], target, logits[0], logits[1])
+    keep = None if margins is None else margins[:k].tolist()
+    remove = None if margins is None else margins[k:].tolist()
+    tied = [_tied_share(s, a) for a in areas]
+    return {"areas": list(areas), "keep": keep, "remove": remove, "tied": tied, "gap": gap}
+
+
+def _tied_share(saliency: torch.Tensor, area: float) -> float:
+    """Share of the top ``area`` voxels whose value equals the cut-off value while some equal voxel is
+    left out: the part of the selection made by the tie-break, not by the map."""
+    count = max(1, round(area * saliency.numel()))
+    ordered = torch.sort(saliency, descending=True).values
+    cut = ordered[count - 1]
+    inside, everywhere = int((ordered[:count] == cut).sum()), int((saliency == cut).sum())
+    return inside / count if everywhere > inside else 0.0
 
 
 def _voxel_ranks(saliency: torch.Tensor) -> torch.Tensor:

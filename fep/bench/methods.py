@@ -9,7 +9,7 @@ Two kinds of method:
 
 The engine, the gradient baselines, the experiments runner, the CLI and the plots all read this one
 table (:data:`REGISTRY`); it is the only list of method names in ``fep``. A method string may carry
-options in brackets, ``"fep[temporal_cutoff=0.1,filter=ideal]"``: :func:`parse_method` checks them
+options in brackets, ``"fep[temporal_cutoff=0.1,filter_type=ideal]"``: :func:`parse_method` checks them
 against the keyword parameters of the method's function before anything runs.
 
 To add a method: write its function (``model, video, target, *, options...`` → saliency ``(N, T, H, W)``
@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -37,11 +38,13 @@ from types import MappingProxyType
 import torch
 
 from fep.ep.presets import METHOD_EP2D, METHOD_EP3D, METHOD_FEP, METHOD_STEP, PRESETS, Preset
+from fep.ep.settings import RENAMED
 from fep.errors import FepValueError
 
 __all__ = [
     "PERTURBATION",
     "GRADIENT",
+    "REFERENCE",
     "METHOD_EP2D",
     "METHOD_EP3D",
     "METHOD_STEP",
@@ -56,7 +59,9 @@ __all__ = [
     "label_of",
 ]
 
-PERTURBATION, GRADIENT = "perturbation", "gradient"
+# Perturbation methods optimise a mask; gradient methods read the model's gradient; a reference map
+# ignores the model altogether (the plausibility floor of the tables).
+PERTURBATION, GRADIENT, REFERENCE = "perturbation", "gradient", "reference"
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ REGISTRY: Mapping[str, Method] = MappingProxyType({
             budget={"steps": (8, 32), "reduction": ("abs_max", "abs_max"), **_QUIET},
         ),
         Method("gradcam", "Grad-CAM-3D", GRADIENT, "fep.baselines.gradients:grad_cam"),
+        Method("framediff", "frame difference (no model)", REFERENCE, "fep.bench.floor:frame_difference"),
     )
 } | {
     name: Method(name, preset.label, PERTURBATION, _EXPLAIN, preset, _EP_BUDGET) for name, preset in PRESETS.items()
@@ -159,9 +165,12 @@ def _value(text: str):
 
 
 def parse_method(spec: str) -> tuple[Method, dict]:
-    """``"fep[temporal_cutoff=0.1,filter=ideal]"`` → ``(REGISTRY["fep"], {"temporal_cutoff": 0.1, "filter": "ideal"})``.
+    """``"fep[temporal_cutoff=0.1,filter_type=ideal]"`` → ``(REGISTRY["fep"], {"temporal_cutoff": 0.1,
+    "filter_type": "ideal"})``.
 
-    Options are checked against the method's function now, so a typo fails before any work starts.
+    Options are checked against the method's function now, so a typo fails before any work starts. The
+    perturbation methods' old option names (``filter``, ``where``) are read as the new ones, with a
+    DeprecationWarning, so the specs of earlier tables still parse.
     """
     match = re.fullmatch(r"\s*([a-z0-9_]+)\s*(?:\[(.*)\])?\s*", spec) if isinstance(spec, str) else None
     method = get_method(match.group(1) if match else str(spec))
@@ -170,13 +179,16 @@ def parse_method(spec: str) -> tuple[Method, dict]:
         if "=" not in part:
             raise FepValueError(f"Option {part!r} in {spec!r} must look like name=value.")
         key, value = (p.strip() for p in part.split("=", 1))
+        if method.kind == PERTURBATION and key in RENAMED:
+            warnings.warn(f"{spec}: {key}= is now {RENAMED[key]}=.", DeprecationWarning, stacklevel=2)
+            key = RENAMED[key]
         options[key] = _value(value)
     method.check_options(options)
     return method, options
 
 
 def label_of(spec: str) -> str:
-    """What a plot shows for a method spec: ``"fep[filter=ideal]"`` → ``"F-EP [filter=ideal]"``."""
+    """What a plot shows for a method spec: ``"fep[filter_type=ideal]"`` → ``"F-EP [filter_type=ideal]"``."""
     name, _, rest = spec.partition("[")
     method = REGISTRY.get(name.strip())
     return spec if method is None else method.label + (f" [{rest}" if rest else "")

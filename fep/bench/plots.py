@@ -71,3 +71,31 @@ def curve_plot(out: Path, rows: list[dict], methods: Sequence[str], suffix: str 
     axes[1].legend(fontsize=6)
     fig.tight_layout()
     _save_png(fig, out / f"curves{suffix}.png")
+
+
+def cascade_plot(out: Path, rows: list[dict], methods: Sequence[str], suffix: str = "") -> None:
+    """|rho| against how many of the top parameter layers were re-initialised, one line per method
+    (mean over clips and initialisations): a method that explains the model falls towards 0."""
+    checked = [r for r in rows if r.get("randomisation_cascade")]
+    if not checked:
+        return
+    fig = Figure(figsize=(6.5, 3.6))
+    ax = fig.subplots()
+    markers = "osD^vP*Xhp<>"
+    for i, m in enumerate(methods):
+        cascades = [r["randomisation_cascade"] for r in checked if r["method"] == m]
+        if not cascades:
+            continue
+        depths = [depth for depth, _ in cascades[0]]
+        means = [
+            sum(abs(rho) for c in cascades for rho in c[k][1]) / sum(len(c[k][1]) for c in cascades)
+            for k in range(len(depths))
+        ]
+        ax.plot(depths, means, marker=markers[i % len(markers)], label=label_of(m))
+    ax.set_xlabel(f"top parameter layers re-initialised (of {checked[0].get('randomisation_layers', '?')})")
+    ax.set_ylabel("|rank correlation| with the trained model's map")
+    ax.set_ylim(0, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    _save_png(fig, out / f"randomisation{suffix}.png")

@@ -13,28 +13,24 @@ from pathlib import Path
 
 from fep.atomic import atomic_write
 from fep.bench.methods import label_of
-from fep.bench.plots import curve_plot, metric_plots
-from fep.bench.stats import mean_ci, paired_differences, verdict
-from fep.ep.presets import METHOD_EP3D
+from fep.bench.plots import cascade_plot, curve_plot, metric_plots
+from fep.bench.stats import mean_ci, paired_differences
 from fep.errors import FepFileNotFoundError, FepValueError
 
 __all__ = ["METRICS", "merge", "load_summary", "summary_table", "item_path", "item_done"]
 
 METRICS = (
-    "pointing_frame",
-    "pointing_clip",
-    "gt_ap",
-    "mass_in_gt",
-    "deletion_auc",
-    "insertion_auc",
-    "temporal_difference",
-    "temporal_consistency",
-    "spatial_tv",
-    "high_freq_temporal",
-    "high_freq_spatial",
-    "temporal_localisation",
-    "randomisation_rank_corr",
-)
+    # plausibility: agreement with the task's ground truth
+    "pointing_frame", "pointing_clip", "gt_ap", "mass_in_gt", "temporal_localisation",
+    # faithfulness: what the model says (probability as in the literature; the normalised margin does not saturate)
+    "deletion_auc", "insertion_auc", "deletion_margin_auc", "insertion_margin_auc", "game_keep", "game_remove",
+    "game_tied", "margin_gap",
+    # smoothness, and its distance to the ground truth's own
+    "temporal_difference", "temporal_consistency", "spatial_tv", "high_freq_temporal", "high_freq_spatial",
+    "td_error", "tv_error", "gt_temporal_difference", "gt_spatial_tv",
+    # the cascading model-randomisation check: |rho| with the top layer, half and all layers re-initialised
+    "randomisation_top", "randomisation_half", "randomisation_all", "randomisation_rank_corr",
+)  # fmt: skip
 
 
 def item_path(out: Path, clip_id: str, method: str) -> Path:
@@ -75,16 +71,22 @@ def merge(out: str | os.PathLike, clip_ids: Sequence[str], methods: Sequence[str
         for family in families:
             summary[family][m]["seconds"] = mean_ci(seconds[(family, m)])
     shown = [k for k in METRICS if any(not math.isnan(summary[f][m][k][0]) for f in families for m in methods)]
-    paired = {f: paired_differences([r for r in rows if r.get("family", "") == f], methods, shown) for f in families}
-    lines = _summary_markdown(summary, paired, methods, shown, len(set(clip_ids)))
+    best = (info.get("best_other") or {})
+    paired = {
+        f: paired_differences([r for r in rows if r.get("family", "") == f], methods, shown, best_other=best.get(f))
+        for f in families
+    }
+    lines = _summary_markdown(summary, paired, methods, shown, len(set(clip_ids)), info)
     atomic_write(out / "summary.md", lambda f: f.write(("\n".join(lines) + "\n").encode()))
     flat = summary[families[0]] if families == [""] else summary
     payload = {"info": info, "clips": len(clip_ids), "methods": list(methods), "summary": flat, "paired": paired}
     atomic_write(out / "summary.json", lambda f: f.write((json.dumps(payload, indent=2) + "\n").encode()))
     for family in families:
         suffix = f"_{family}" if family else ""
+        family_rows = [r for r in rows if r.get("family", "") == family]
         metric_plots(out, summary[family], methods, shown, suffix)
-        curve_plot(out, [r for r in rows if r.get("family", "") == family], methods, suffix)
+        curve_plot(out, family_rows, methods, suffix)
+        cascade_plot(out, family_rows, methods, suffix)
     return rows
 
 
@@ -115,33 +117,69 @@ def _summary_of(rows: list[dict]) -> dict:
     return {k: mean_ci([r.get(k, math.nan) for r in rows]) for k in METRICS}
 
 
-def _summary_markdown(summary: dict, paired: dict, methods, shown, clips: int) -> list[str]:
+def _cell(value: Sequence, clips: int) -> str:
+    """``mean ± ci``, with n when not every clip was scored."""
+    mean, ci, *n = value
+    text = f"{mean:.3f} ± {ci:.3f}" if ci == ci else f"{mean:.3f}"
+    return text + (f" (n={n[0]})" if n and n[0] != clips else "")
+
+
+def _configuration_lines(info: dict, clips: int) -> list[str]:
+    seeds = info.get("seeds")
+    randomisation = info.get("randomisation")
     lines = [
-        f"Clips: {clips}; mean ± 95 % interval (1.96·s/√n). Higher is better for pointing, gt_ap, mass_in_gt, "
-        "insertion_auc, temporal_consistency, temporal_localisation; lower for deletion_auc, temporal_difference, "
-        "spatial_tv, high_freq_*, randomisation_rank_corr (the model-randomisation check: 1 = the method ignores "
-        "the model; the paired differences compare |rho|: 0 = unrelated maps, a negative rho is shared structure "
-        "too). "
-        "Deletion/insertion AUCs are over log-spaced shares from 0.25 % of the voxels.",
+        f"Model `{info.get('model_name')}`; {clips} clips"
+        + (f" of the {info['split']} split, seeds {seeds[0]}–{seeds[1]}" if info.get("split") and seeds else "")
+        + f"; EP methods: {info.get('ep_iterations')} iterations from a mask of {info.get('ep_init')}, areas "
+        f"{info.get('ep_areas')}; {info.get('deletion_steps')} deletion/insertion steps; matched-area game at "
+        f"{info.get('game_areas')} of the voxels; margin scores left out where the gap is below "
+        f"{info.get('min_margin_gap')} logit.",
+    ]
+    if randomisation:
+        lines.append(
+            f"Randomisation check: cascading over {randomisation['layers']} parameter layers, depths "
+            f"{randomisation['depths']}, {randomisation['inits']} initialisations each, on {randomisation['clips']} "
+            "clips; |rho| per depth (0 = unrelated maps; 1 = the method ignores the model)."
+        )
+    if info.get("best_other_from"):
+        lines.append(f"The best other method per metric was chosen on the tuning run `{info['best_other_from']}`.")
+    return lines
+
+
+def _summary_markdown(summary: dict, paired: dict, methods, shown, clips: int, info: dict) -> list[str]:
+    lines = _configuration_lines(info, clips) + [
+        "",
+        "Mean ± 95 % t interval over clips, (n=…) where not every clip was scored. Higher is better for "
+        "pointing, gt_ap, mass_in_gt, temporal_localisation (clips with an evidence window only), insertion_*, "
+        "game_keep, temporal_consistency; lower for deletion_*, game_remove, temporal_difference, spatial_tv, "
+        "high_freq_*, td_error/tv_error (distance to the ground truth's own TD/TV) and randomisation_*. "
+        "*_margin_* and game_* are on the normalised logit margin (whole clip 1, fully perturbed clip 0); "
+        "game_tied is the share of the kept voxels chosen among ties. Paired comparisons: t intervals, "
+        "p-values of the paired t test, Holm-corrected over every comparison of the family's table; a "
+        "verdict needs p_holm < 0.05.",
     ]
     for family, table in summary.items():
         lines += ["", f"### {family}" if family else "", "", "| method | " + " | ".join(shown) + " | seconds |",
                   "|---" * (len(shown) + 2) + "|"]  # fmt: skip
         for m in methods:
-            cells = [f"{table[m][k][0]:.3f} ± {table[m][k][1]:.3f}" for k in shown]
+            cells = [_cell(table[m][k], clips) for k in shown]
             lines.append(f"| `{m}` | " + " | ".join(cells) + f" | {table[m]['seconds'][0]:.1f} |")
-        if paired.get(family):
-            lines += ["", "| metric | F-EP − 3D-EP | F-EP − best other (which) |", "|---|---|---|"]
-            for key, entry in paired[family].items():
-                cells = []
-                for label in (label_of(METHOD_EP3D), "best"):
-                    if label in entry:
-                        (d, ci), better = entry[label]["difference"], entry[label]["better_if"]
-                        name = f" ({entry[label]['method']})" if label == "best" else ""
-                        cells.append(f"{d:+.3f} ± {ci:.3f}{name} — {verdict((d, ci), better)}")
-                    else:
-                        cells.append("—")
-                lines.append(f"| {key} | " + " | ".join(cells) + " |")
+        lines += _paired_lines(paired.get(family) or {})
+    return lines
+
+
+def _paired_lines(paired: dict) -> list[str]:
+    if not paired:
+        return []
+    lines = ["", "| metric | compared with | F-EP − other | n | p | p (Holm) | verdict |", "|---" * 7 + "|"]
+    for key, entries in paired.items():
+        for label, entry in entries.items():
+            d, ci, n = entry["difference"]
+            other = entry["method"] if label == "best" else label
+            lines.append(
+                f"| {key} | {other}{' (best on tuning)' if label == 'best' else ''} | {d:+.3f} ± {ci:.3f} | {n} | "
+                f"{entry['p']:.3g} | {entry['p_holm']:.3g} | {entry['verdict']} |"
+            )
     return lines
 
 
@@ -161,6 +199,6 @@ def summary_table(summary: dict, family: str, metrics: Sequence[str], methods: S
     methods = list(methods or summary["methods"])
     lines = ["| method | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
     for m in methods:
-        cells = [f"{table[m][k][0]:.3f} ± {table[m][k][1]:.3f}" for k in metrics]
+        cells = [_cell(table[m][k], -1) if k in table[m] else "—" for k in metrics]
         lines.append(f"| {label_of(m)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -32,7 +32,7 @@ import torch
 
 from fep.atomic import atomic_write
 from fep.bench.clips import Clip, synthetic_clips
-from fep.bench.faithfulness import deletion_insertion
+from fep.bench.faithfulness import GAME_AREAS, MIN_MARGIN_GAP, deletion_insertion, matched_area_game
 from fep.bench.map_metrics import (
     ground_truth_ap,
     high_frequency_share,
@@ -44,8 +44,11 @@ from fep.bench.map_metrics import (
     total_variation,
 )
 from fep.bench.methods import REGISTRY, Method, parse_method
-from fep.bench.report import item_done, item_path, merge
+from fep.bench.randomisation import CASCADE_INITS, cascade_depths, parameter_layers, randomised_copy
+from fep.bench.report import METRICS, item_done, item_path, merge
+from fep.bench.stats import choose_best_other
 from fep.ep.presets import METHOD_FEP
+from fep.errors import FepFileNotFoundError, FepValueError
 
 __all__ = ["DEFAULT_METHODS", "ABLATION_METHODS", "DESIGN_METHODS", "DELETION_STEPS", "run_experiments"]
 
@@ -77,20 +80,21 @@ def _saliency(model, clip: Clip, method: Method, options: dict, fast: bool) -> t
 
 def _metrics(model, clip: Clip, saliency: torch.Tensor, fast: bool) -> dict:
     s = saliency.detach().double().abs().cpu()  # signed gradients: magnitude is the evidence
-    high_t, high_s = high_frequency_share(s)
-    td = float(temporal_difference(s))
-    row = {
-        "temporal_difference": td,
-        "temporal_consistency": 1 - td,
-        "spatial_tv": float(total_variation(s)),
-        "high_freq_temporal": float(high_t),
-        "high_freq_spatial": float(high_s),
-    }
+    row = _smoothness(s, clip)
     steps = DELETION_STEPS[not fast]
     for mode in ("deletion", "insertion"):
         curve = deletion_insertion(model, clip.video, clip.target, s.to(clip.video.device), mode=mode, steps=steps)
         row[f"{mode}_auc"], row[f"{mode}_curve"] = curve["auc"], curve["scores"]
-    if clip.evidence is not None:
+        row[f"{mode}_margin_auc"], row[f"{mode}_margin_curve"] = curve["margin_auc"], curve["margins"]
+        row["margin_gap"] = curve["margin_gap"]
+    game = matched_area_game(model, clip.video, clip.target, s.to(clip.video.device))
+    row.update(
+        game_keep=None if game["keep"] is None else sum(game["keep"]) / len(game["keep"]),
+        game_remove=None if game["remove"] is None else sum(game["remove"]) / len(game["remove"]),
+        game_tied=sum(game["tied"]) / len(game["tied"]),
+        game_keep_curve=game["keep"], game_remove_curve=game["remove"], game_tied_curve=game["tied"],
+    )  # fmt: skip
+    if clip.evidence is not None and not bool(clip.evidence.all()):  # only where time has a window to find
         row["temporal_localisation"] = temporal_localisation(s, clip.evidence)
     if clip.actor_mask is not None:
         pointing = pointing_game(s, clip.boxes, clip.evidence)
@@ -100,6 +104,56 @@ def _metrics(model, clip: Clip, saliency: torch.Tensor, fast: bool) -> dict:
             gt_ap=ground_truth_ap(s, clip.actor_mask),
             mass_in_gt=mass_in_ground_truth(s, clip.actor_mask),
         )
+    return row
+
+
+def truth_map(clip: Clip) -> torch.Tensor | None:
+    """The map a perfect explanation would draw: the actor, in the evidence frames only where the clip
+    has a window (``(T, H, W)`` float64), or None without ground truth."""
+    if clip.actor_mask is None:
+        return None
+    truth = torch.as_tensor(clip.actor_mask).double()
+    if clip.evidence is not None and not bool(torch.as_tensor(clip.evidence).all()):
+        truth = truth * torch.as_tensor(clip.evidence).double()[:, None, None]
+    return truth
+
+
+def _smoothness(s: torch.Tensor, clip: Clip) -> dict:
+    """Temporal difference, spatial TV and high-frequency shares of a map, and, where the clip has ground
+    truth, the same of the truth map and the map's distance to them (|TD(s) - TD(GT)|)."""
+    high_t, high_s = high_frequency_share(s)
+    td, tv = float(temporal_difference(s)), float(total_variation(s))
+    row = {
+        "temporal_difference": td, "temporal_consistency": 1 - td, "spatial_tv": tv,
+        "high_freq_temporal": float(high_t), "high_freq_spatial": float(high_s),
+    }  # fmt: skip
+    truth = truth_map(clip)
+    if truth is not None:
+        td_gt, tv_gt = float(temporal_difference(truth)), float(total_variation(truth))
+        row.update(gt_temporal_difference=td_gt, gt_spatial_tv=tv_gt)
+        row.update(td_error=abs(td - td_gt), tv_error=abs(tv - tv_gt))
+    return row
+
+
+def _cascade(run: _Run, clip: Clip, method: Method, options: dict, saliency: torch.Tensor) -> dict:
+    """|rho| of the explanation against the model's with its top layers re-initialised, per depth,
+    averaged over initialisations (each a different optimisation seed where the method has one)."""
+    layers = len(parameter_layers(run.model))
+    row, cascade = {}, []
+    for depth in cascade_depths(layers):
+        rhos = []
+        for init in range(run.inits):
+            randomised = randomised_copy(run.model, depth, seed=10_000 + init)
+            seeded = {**options, "seed": 1 + init} if "seed" in method.options else options
+            other = _saliency(randomised, clip, method, seeded, run.fast)
+            rhos.append(rank_correlation(saliency.abs(), other.abs()))
+        cascade.append([depth, rhos])
+    names = ("randomisation_top", "randomisation_half", "randomisation_all")
+    for name, (_, rhos) in zip(names[: len(cascade) - 1] + names[-1:], cascade, strict=True):
+        row[name] = sum(abs(r) for r in rhos) / len(rhos)
+    row["randomisation_rank_corr"] = sum(cascade[-1][1]) / len(cascade[-1][1])  # signed, at full depth
+    row["randomisation_cascade"] = cascade
+    row["randomisation_layers"] = layers
     return row
 
 
@@ -126,24 +180,27 @@ def run_experiments(
     stop_after: int | None = None,
     threads: int = 1,
     sanity: bool = False,
+    sanity_clips: int | None = None,
+    inits: int = CASCADE_INITS,
+    best_other: str | os.PathLike | None = None,
 ) -> list[dict] | None:
     """Compute every missing (clip, method) item, then merge (rank 0 only under torchrun).
 
     Args:
         out: results folder (created); ``out/items/`` holds one JSON per item.
         methods: method specs (see module docstring).
-        clips: a number of held-out synthetic clips, or prepared :class:`Clip` objects.
+        clips: a number of held-out synthetic clips (the test split), or prepared :class:`Clip` objects.
         model: the classifier (default: the shipped toy model).
         model_name: recorded in the results.
         fast: few iterations / samples / deletion steps (for tests and notebooks).
-        progress: progress bar over items.
-        stop_after: stop after computing this many new items (simulates an interruption).
-        threads: torch threads per process while computing items. Float sums depend on the thread
-            count, so a fixed count (default 1) makes the table independent of how the work is split;
-            use ``torchrun --nproc_per_node <cores>`` to use every core.
-        sanity: also explain each clip with the architecture re-initialised (``load_model(model_name,
-            weights=None)``) and report the rank correlation of the two explanations (the
-            model-randomisation check; twice the work).
+        progress, stop_after: a progress bar over items; stop after this many new items (a test's interruption).
+        threads: torch threads per process (default 1: float sums, hence the table, do not depend on how
+            the work is split); ``torchrun --nproc_per_node <cores>`` uses every core.
+        sanity: also run the cascading model-randomisation check (:mod:`fep.bench.randomisation`), on
+            the first ``sanity_clips`` clips of each family (None: all), ``inits`` initialisations per depth.
+        best_other: a tuning run's folder (or its ``summary.json``): per family and metric, its best
+            method other than F-EP is the one F-EP is compared with here. Without it, F-EP is compared
+            with 3D-EP only.
 
     Returns:
         The merged table rows on rank 0, None on other ranks or when stopped early.
@@ -152,19 +209,19 @@ def run_experiments(
     from fep.models import load_model
 
     specs = [(spec, *parse_method(spec)) for spec in methods]
+    tuning = _tuning_choice(best_other)
     model = load_model("toy") if model is None else model
-    clip_list = synthetic_clips(clips) if isinstance(clips, int) else list(clips)
-    device = _device_of(model)  # the clips follow the model (ground truth and metrics stay on the CPU)
-    clip_list = [replace(c, video=c.video.to(device)) for c in clip_list]
+    clip_list = _clips_on(synthetic_clips(clips) if isinstance(clips, int) else list(clips), model)
     out = Path(out)
     (out / "items").mkdir(parents=True, exist_ok=True)
     rank, world = _distributed()
     plan = [(clip, spec) for clip in clip_list for spec in specs]
     mine = [item for i, item in enumerate(plan) if i % world == rank]
-    random_model = load_model(model_name, weights=None).to(_device_of(model)) if sanity else None
+    checked = _sanity_subset(clip_list, sanity_clips) if sanity else set()
     run = _Run(
         out=out, model=model, model_name=model_name, fast=fast, progress=progress, stop_after=stop_after,
-        clips=clip_list, specs=specs, rank=rank, world=world, mine=mine, random_model=random_model,
+        clips=clip_list, specs=specs, rank=rank, world=world, mine=mine, checked=checked, inits=inits,
+        tuning=tuning,
     )  # fmt: skip
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -172,6 +229,41 @@ def run_experiments(
         return _compute_and_merge(run)
     finally:
         torch.set_num_threads(previous_threads)
+
+
+def _clips_on(clips: list[Clip], model: torch.nn.Module) -> list[Clip]:
+    """The clips on the model's device (ground truth and metrics stay on the CPU)."""
+    device = _device_of(model)
+    return [replace(c, video=c.video.to(device)) for c in clips]
+
+
+def _sanity_subset(clips: list[Clip], per_family: int | None) -> set[str]:
+    """The ids of the first ``per_family`` clips of each family (all with None)."""
+    chosen, seen = set(), {}
+    for clip in clips:
+        seen[clip.family] = seen.get(clip.family, 0) + 1
+        if per_family is None or seen[clip.family] <= per_family:
+            chosen.add(clip.id)
+    return chosen
+
+
+def _tuning_choice(folder) -> dict | None:
+    """From a tuning run's summary: the family → metric → best method other than F-EP, and where it came from."""
+    if folder is None:
+        return None
+    path = Path(folder)
+    path = path / "summary.json" if path.is_dir() else path
+    if not path.is_file():
+        raise FepFileNotFoundError(f"No tuning summary at {path}; run `fep experiments --split tuning` first.")
+    summary = json.loads(path.read_text())
+    if summary.get("info", {}).get("split") != "tuning":
+        raise FepValueError(f"{path} is not a run on the tuning split; the best other method is chosen there only.")
+    flat = set(summary["summary"]) <= set(summary["methods"])  # one table without families
+    tables = {"": summary["summary"]} if flat else summary["summary"]
+    return {
+        "source": str(path),
+        "families": {family: choose_best_other(table, METRICS) for family, table in tables.items()},
+    }
 
 
 @dataclass
@@ -189,7 +281,9 @@ class _Run:
     rank: int
     world: int
     mine: list[tuple[Clip, tuple[str, Method, dict]]]  # this process's share of (clip, spec)
-    random_model: torch.nn.Module | None = None  # the same architecture re-initialised (sanity check)
+    checked: set[str]  # clips that get the cascading randomisation check
+    inits: int
+    tuning: dict | None
 
     def todo(self) -> list[tuple[Clip, tuple[str, Method, dict]]]:
         return [(c, s) for c, s in self.mine if not item_done(item_path(self.out, c.id, s[0]), self.fast)]
@@ -206,9 +300,8 @@ def _compute_and_merge(run: _Run) -> list[dict] | None:
         saliency = _saliency(run.model, clip, method, options, run.fast)
         row = {"clip": clip.id, "family": clip.family, "method": spec, "target": clip.target, "fast": run.fast}
         row.update(_metrics(run.model, clip, saliency, run.fast))
-        if run.random_model is not None:
-            randomised = _saliency(run.random_model, clip, method, options, run.fast)
-            row["randomisation_rank_corr"] = rank_correlation(saliency.abs(), randomised.abs())
+        if clip.id in run.checked:
+            row.update(_cascade(run, clip, method, options, saliency))
         row["seconds"] = time.perf_counter() - started
         payload = (json.dumps(row, sort_keys=True) + "\n").encode()
         atomic_write(item_path(run.out, clip.id, spec), lambda f, data=payload: f.write(data))
@@ -222,11 +315,39 @@ def _compute_and_merge(run: _Run) -> list[dict] | None:
         torch.distributed.barrier()
     if run.rank != 0:
         return None
-    budget = REGISTRY[METHOD_FEP].budget
-    settings = {
-        "ep_iterations": budget["iterations"][not run.fast],
-        "ep_areas": budget["areas"][not run.fast],
-        "deletion_steps": DELETION_STEPS[not run.fast],
-    }
     clip_ids, specs = [c.id for c in run.clips], [s[0] for s in run.specs]
-    return merge(run.out, clip_ids, specs, model_name=run.model_name, fast=run.fast, **settings)
+    return merge(run.out, clip_ids, specs, model_name=run.model_name, fast=run.fast, **_configuration(run))
+
+
+def _configuration(run: _Run) -> dict:
+    """What ran, as the summary states it: the budgets, the EP start, the seeds, the checks' sizes."""
+    budget = REGISTRY[METHOD_FEP].budget
+    seeds = sorted(int(c.id.rsplit("_", 1)[1]) for c in run.clips if c.id.rsplit("_", 1)[-1].isdigit())
+    return {
+        "ep_iterations": budget["iterations"][not run.fast],
+        "ep_init": "1 (keep everything)" if budget["iterations"][not run.fast] != "auto" else "saliency",
+        "ep_areas": list(budget["areas"][not run.fast]),
+        "deletion_steps": DELETION_STEPS[not run.fast],
+        "game_areas": list(GAME_AREAS),
+        "min_margin_gap": MIN_MARGIN_GAP,
+        "split": _split_of(seeds),
+        "seeds": [seeds[0], seeds[-1]] if seeds else None,
+        "clips": len(run.clips),
+        "randomisation": {
+            "clips": len(run.checked), "inits": run.inits,
+            "depths": cascade_depths(len(parameter_layers(run.model))),
+            "layers": len(parameter_layers(run.model)),
+        } if run.checked else None,
+        "best_other_from": None if run.tuning is None else run.tuning["source"],
+        "best_other": None if run.tuning is None else run.tuning["families"],
+    }  # fmt: skip
+
+
+def _split_of(seeds: list[int]) -> str | None:
+    """The named split all the clips' seeds lie in, if one does."""
+    from fep.data.synthetic import SPLITS
+
+    for name, seed_range in SPLITS.items():
+        if seeds and all(s in seed_range for s in seeds):
+            return name
+    return None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+from fep.bench.randomisation import CASCADE_INITS
 from fep.cli.explain import device_of
-from fep.data.synthetic import FAMILY_NAMES
+from fep.data.synthetic import FAMILY_NAMES, SPLITS
 from fep.errors import FepValueError
 from fep.models.registry import MODEL_NAMES
 
@@ -42,7 +44,26 @@ def add_experiments_parser(sub, debug) -> None:
     )  # fmt: skip
     exp.add_argument("--weights", help="checkpoint path for --model")
     exp.add_argument("--offline", action="store_true", help="never download weights (the same as FEP_OFFLINE=1)")
-    exp.add_argument("--out", type=Path, default=Path("results/experiments"), help="results folder")
+    exp.add_argument(
+        "--out", type=Path, default=None,
+        help="results folder (default: a new results/experiments/run-<date>-<time>; a re-run with --out resumes)",
+    )  # fmt: skip
+    exp.add_argument(
+        "--split", choices=tuple(SPLITS), default="test",
+        help="seed range of the synthetic clips: tuning (choose options there) or test (default; the tables)",
+    )  # fmt: skip
+    exp.add_argument(
+        "--sanity-clips", type=int, default=None, metavar="N",
+        help="with --sanity, check only the first N clips of each family (the cascade explains each 9 times)",
+    )  # fmt: skip
+    exp.add_argument(
+        "--sanity-inits", type=int, default=CASCADE_INITS, metavar="N",
+        help=f"with --sanity, random initialisations per randomised depth (default {CASCADE_INITS})",
+    )  # fmt: skip
+    exp.add_argument(
+        "--best-from", type=Path, default=None, metavar="TUNING_RUN",
+        help="a tuning run's folder: F-EP is compared with the best other method per metric there",
+    )  # fmt: skip
     debug(exp)
     exp.set_defaults(func=cmd_experiments)
 
@@ -57,6 +78,10 @@ def cmd_experiments(args) -> int:
     methods += list(E.DESIGN_METHODS) if args.design else []
     for spec in methods:
         parse_method(spec)
+    if (args.ablation or args.design) and args.split == "test":
+        raise FepValueError(
+            "--ablation and --design choose options: run them with --split tuning, not on the test clips."
+        )
     count = args.clips if args.clips is not None else (4 if args.fast else 64)
     if count < 1:
         raise FepValueError(f"--clips must be at least 1, got {count}.")
@@ -67,17 +92,19 @@ def cmd_experiments(args) -> int:
         clips = E.video_clips(args.videos, model, args.model)
     elif args.family:
         families = list(FAMILY_NAMES) if "all" in args.family else args.family
-        clips = E.family_clips(count, families)
+        clips = E.family_clips(count, families, split=args.split)
     elif args.small_actor:
         clips = E.small_actor_clips(count)
     else:
-        clips = count
+        clips = E.synthetic_clips(count, split=args.split)
+    out = args.out or Path("results/experiments") / time.strftime("run-%Y%m%d-%H%M%S")
     rows = E.run_experiments(
-        args.out, methods, clips, model=model, model_name=args.model, fast=args.fast, sanity=args.sanity
-    )
+        out, methods, clips, model=model, model_name=args.model, fast=args.fast, sanity=args.sanity,
+        sanity_clips=args.sanity_clips, inits=args.sanity_inits, best_other=args.best_from,
+    )  # fmt: skip
     if rows is not None:
-        print((args.out / "summary.md").read_text())
-        for path in sorted(p for p in args.out.iterdir() if p.suffix in (".csv", ".md", ".json", ".png")):
+        print((out / "summary.md").read_text())
+        for path in sorted(p for p in out.iterdir() if p.suffix in (".csv", ".md", ".json", ".png")):
             print(path)
     return 0
 

@@ -47,7 +47,6 @@ from fep.ep.lowpass import (
     LOWPASS_AT_GRADIENT,
     LOWPASS_AT_PARAMETRIZATION,
     MODULATE_ENERGY,
-    MODULATE_REWARD,
     SITES,
 )
 from fep.ep.objectives import REWARDS
@@ -211,7 +210,8 @@ class ExplanationSettings:
     )
     filter_order: int = option(2, "the Butterworth filter's order.", check=check_positive_int)
     modulate: str | None = option(
-        None, "which gradient is low-passed: 'energy' (all of it; None means this) or 'reward' (the model's only).",
+        None, "which gradient is low-passed: 'energy' (all of it; None means this) or 'reward' (the model's only; "
+        "the sites of fep.ep.lowpass.SITES say where each is possible).",
         choices=MODULATED,
     )
     lowpass_at: str = option(
@@ -272,10 +272,11 @@ class ExplanationSettings:
         self._check_lowpass()
 
     def _check_lowpass(self) -> None:
-        if self.lowpass_at != LOWPASS_AT_GRADIENT and self.modulate == MODULATE_REWARD:
+        if (self.modulate, self.lowpass_at) not in SITES:
+            sites = [m for m, at in SITES if at == self.lowpass_at]
             raise FepValueError(
-                f"lowpass_at={self.lowpass_at!r} filters the whole step, not the reward gradient alone; "
-                "pass modulate='energy' or use lowpass_at='gradient'."
+                f"No low-pass site filters the {self.modulate} gradient at lowpass_at={self.lowpass_at!r}; "
+                f"pass modulate={sites[0]!r} or use lowpass_at='gradient'."
             )
         if self.preserve_norm and self.lowpass_at == LOWPASS_AT_PARAMETRIZATION:
             raise FepValueError(

@@ -126,7 +126,8 @@ def load_model(
     path = None
     if weights is not None:  # found (or found missing) before the architecture is built: that takes seconds
         if isinstance(weights, str) and weights == "default":
-            path = _shipped_weights(spec) if spec.shipped else kinetics_checkpoint(name, download, progress)
+            shipped = spec.shipped
+            path = _shipped_weights(spec) if shipped else kinetics_checkpoint(spec.architecture, download, progress)
         else:
             path = Path(weights)
     model = spec.build()
@@ -221,7 +222,7 @@ def preprocess(video: torch.Tensor, name: str, size: int | None = None) -> torch
         frames = batch.transpose(1, 2).reshape(n * t, c, h, w).float()
         frames = F.interpolate(frames, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
         return frames.reshape(n, t, c, side, side).transpose(1, 2).clamp(0, 1)
-    transform = torchvision_weights(name).transforms()
+    transform = torchvision_weights(spec.architecture).transforms()
     if size is not None:
         transform.crop_size = [size, size]
         transform.resize_size = [round(size * spec.resize_ratio)]
@@ -249,10 +250,11 @@ def display_frames(video: torch.Tensor, name: str, size: int | None = None) -> t
         >>> frames = display_frames(clip.frames, "r2plus1d_18")       # (3, 16, 112, 112)
         >>> ExplanationExplorer(frames, {"F-EP": result})
     """
+    spec = get_spec(name)
     batch = preprocess(video, name, size)[0]
-    if get_spec(name).shipped:
+    if spec.shipped:
         return batch
-    transform = torchvision_weights(name).transforms()
+    transform = torchvision_weights(spec.architecture).transforms()
     mean = torch.tensor(transform.mean, dtype=batch.dtype).view(3, 1, 1, 1)
     std = torch.tensor(transform.std, dtype=batch.dtype).view(3, 1, 1, 1)
     return (batch * std + mean).clamp(0, 1)

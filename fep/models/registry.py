@@ -28,6 +28,7 @@ from torch import nn
 import fep.data
 from fep.data.synthetic import CLASSES
 from fep.errors import FepValueError
+from fep.models.networks import SYNTHETIC_ARCHITECTURES
 
 __all__ = ["ModelSpec", "REGISTRY", "MODEL_NAMES", "TOY", "get_spec", "cam_layer_of"]
 
@@ -47,7 +48,9 @@ class ModelSpec:
         weights: ``"shipped"`` (trained on the synthetic task, file and card in ``data/``) or
             ``"kinetics"`` (torchvision's Kinetics-400 checkpoint, downloaded into the torch hub cache).
         model_class: ``"module:Class"`` of the built network (how Grad-CAM recognises an instance).
-        cam_layer: dotted path of the layer Grad-CAM-3D reads (None: the last ``Conv3d``).
+        cam_layer: dotted path of the layer Grad-CAM-3D reads in a torchvision network (None: fep's own
+            networks name theirs in a ``cam_layer`` class attribute; anything else falls back to the last
+            ``Conv3d``).
         cam_channels_last: that layer's output is ``(N, T, H, W, C)``.
         min_frames, min_side: the smallest clip the network takes (measured on torchvision 0.29).
         frames, side: the only clip size it takes, when it has one (0: any).
@@ -101,7 +104,7 @@ class ModelSpec:
             return list(CLASSES)
         from fep.models.download import torchvision_weights
 
-        return list(torchvision_weights(self.name).meta["categories"])
+        return list(torchvision_weights(self.architecture).meta["categories"])
 
     def card(self) -> dict:
         return json.loads(self.card_file.read_text())
@@ -122,7 +125,7 @@ REGISTRY: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec i
     _kinetics("mvit_v1_b", _MVIT, None, frames=16, side=224),
     _kinetics("mvit_v2_s", _MVIT, None, frames=16, side=224),
     *(_kinetics(f"swin3d_{s}", _SWIN, "norm", cam_channels_last=True) for s in "tsb"),
-    *(_synthetic(a) for a in ("mc3_18", "r2plus1d_18", "r3d_18")),
+    *(_synthetic(a) for a in SYNTHETIC_ARCHITECTURES),
 )})  # fmt: skip
 MODEL_NAMES = tuple(REGISTRY)
 

@@ -39,7 +39,7 @@ from fep.data import DATA_DIR
 from fep.data.synthetic import CLASSES, FAMILIES, FAMILY_NAMES, generate_clip
 from fep.ep.model_state import preserved_torch_settings
 from fep.models.loading import sha256_of
-from fep.models.networks import SYNTHETIC_ARCHITECTURES, SyntheticVideoNet, ToyVideoNet
+from fep.models.networks import SyntheticVideoNet, ToyVideoNet
 from fep.models.registry import REGISTRY, TOY, ModelSpec
 
 __all__ = ["TRAIN_SEED", "EVAL_SEED", "MixtureClips", "build_model", "train", "evaluate", "main"]
@@ -258,7 +258,8 @@ def _reevaluate(args, device: torch.device) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m fep.models.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="toy", choices=("toy", *SYNTHETIC_ARCHITECTURES))
+    trainable = tuple(spec.architecture for spec in REGISTRY.values() if spec.shipped)  # the registry's own list
+    parser.add_argument("--model", default="toy", choices=trainable)
     parser.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
     parser.add_argument("--batch-size", type=int, default=16, help="clips per step (default 16)")
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
