@@ -138,7 +138,8 @@ def test_method_specs_and_bad_input(tmp_path, capsys):
 def test_a_family_with_the_sanity_column_pairs_fep_with_3d_ep(tmp_path):
     # The documented command (`fep experiments --family brief --sanity`) on the toy model: the whole table.
     out = tmp_path / "brief"
-    args = ["experiments", "--fast", "--family", "brief", "--clips", "2", "--sanity", "--sanity-clips", "1"]
+    args = ["experiments", "--fast", "--family", "brief", "--clips", "2", "--sanity", "--sanity-clips", "1",
+            "--sanity-inits", "1"]  # fmt: skip
     assert main([*args, "--methods", *METHODS, "--out", str(out)]) == 0
     rows = list(csv.DictReader(_table(out).splitlines()))
     assert {r["family"] for r in rows} == {"brief"} and len(rows) == 6
