@@ -44,7 +44,7 @@ from fep.bench.map_metrics import (
     total_variation,
 )
 from fep.bench.methods import REGISTRY, Method, parse_method
-from fep.bench.randomisation import CASCADE_INITS, cascade_depths, parameter_layers, randomised_copy
+from fep.bench.randomisation import CASCADE_DEPTHS, CASCADE_INITS, cascade_depths, parameter_layers, randomised_copy
 from fep.bench.report import METRICS, item_done, item_path, merge
 from fep.bench.stats import choose_best_other
 from fep.ep.presets import METHOD_FEP
@@ -87,7 +87,7 @@ def _metrics(model, clip: Clip, saliency: torch.Tensor, fast: bool) -> dict:
         row[f"{mode}_auc"], row[f"{mode}_curve"] = curve["auc"], curve["scores"]
         row[f"{mode}_margin_auc"], row[f"{mode}_margin_curve"] = curve["margin_auc"], curve["margins"]
         row["margin_gap"] = curve["margin_gap"]
-    game = matched_area_game(model, clip.video, clip.target, s.to(clip.video.device))
+    game = matched_area_game(model, clip.video, clip.target, s.to(clip.video.device), areas=_game_areas(fast))
     row.update(
         game_keep=None if game["keep"] is None else sum(game["keep"]) / len(game["keep"]),
         game_remove=None if game["remove"] is None else sum(game["remove"]) / len(game["remove"]),
@@ -105,6 +105,11 @@ def _metrics(model, clip: Clip, saliency: torch.Tensor, fast: bool) -> dict:
             mass_in_gt=mass_in_ground_truth(s, clip.actor_mask),
         )
     return row
+
+
+def _game_areas(fast: bool) -> tuple[float, ...]:
+    """The matched-area game's shares; a fast run (tests, notebooks) plays 0.5, 2 and 10 % only."""
+    return GAME_AREAS[::2] if fast else GAME_AREAS
 
 
 def truth_map(clip: Clip) -> torch.Tensor | None:
@@ -135,12 +140,17 @@ def _smoothness(s: torch.Tensor, clip: Clip) -> dict:
     return row
 
 
+def _depths(run: _Run, layers: int) -> list[int]:
+    """The cascade's depths: top layer, top half, all; a fast run (tests, notebooks) randomises all layers only."""
+    return cascade_depths(layers, 1 if run.fast else CASCADE_DEPTHS)
+
+
 def _cascade(run: _Run, clip: Clip, method: Method, options: dict, saliency: torch.Tensor) -> dict:
     """|rho| of the explanation against the model's with its top layers re-initialised, per depth,
     averaged over initialisations (each a different optimisation seed where the method has one)."""
     layers = len(parameter_layers(run.model))
     row, cascade = {}, []
-    for depth in cascade_depths(layers):
+    for depth in _depths(run, layers):
         rhos = []
         for init in range(run.inits):
             randomised = randomised_copy(run.model, depth, seed=10_000 + init)
@@ -328,14 +338,14 @@ def _configuration(run: _Run) -> dict:
         "ep_init": "1 (keep everything)" if budget["iterations"][not run.fast] != "auto" else "saliency",
         "ep_areas": list(budget["areas"][not run.fast]),
         "deletion_steps": DELETION_STEPS[not run.fast],
-        "game_areas": list(GAME_AREAS),
+        "game_areas": list(_game_areas(run.fast)),
         "min_margin_gap": MIN_MARGIN_GAP,
         "split": _split_of(seeds),
         "seeds": [seeds[0], seeds[-1]] if seeds else None,
         "clips": len(run.clips),
         "randomisation": {
             "clips": len(run.checked), "inits": run.inits,
-            "depths": cascade_depths(len(parameter_layers(run.model))),
+            "depths": _depths(run, len(parameter_layers(run.model))),
             "layers": len(parameter_layers(run.model)),
         } if run.checked else None,
         "best_other_from": None if run.tuning is None else run.tuning["source"],
