@@ -176,17 +176,17 @@ def matched_area_game(
     margins, gap = _normalised_margins(logits[2:], target, logits[0], logits[1])
     keep = None if margins is None else margins[:k].tolist()
     remove = None if margins is None else margins[k:].tolist()
-    tied = [_tied_share(s, a) for a in areas]
+    ordered = torch.sort(s, descending=True).values  # once, for every area's tie count
+    tied = [_tied_share(ordered, a) for a in areas]
     return {"areas": list(areas), "keep": keep, "remove": remove, "tied": tied, "gap": gap}
 
 
-def _tied_share(saliency: torch.Tensor, area: float) -> float:
-    """Share of the top ``area`` voxels whose value equals the cut-off value while some equal voxel is
-    left out: the part of the selection made by the tie-break, not by the map."""
-    count = max(1, round(area * saliency.numel()))
-    ordered = torch.sort(saliency, descending=True).values
+def _tied_share(ordered: torch.Tensor, area: float) -> float:
+    """Share of the top ``area`` voxels (of the saliency sorted in descending order) whose value equals the
+    cut-off value while some equal voxel is left out: the part of the selection made by the tie-break."""
+    count = max(1, round(area * ordered.numel()))
     cut = ordered[count - 1]
-    inside, everywhere = int((ordered[:count] == cut).sum()), int((saliency == cut).sum())
+    inside, everywhere = int((ordered[:count] == cut).sum()), int((ordered == cut).sum())
     return inside / count if everywhere > inside else 0.0
 
 
