@@ -93,7 +93,7 @@ def cascade_plot(out: Path, rows: list[dict], methods: Sequence[str], suffix: st
         ]
         ax.plot(depths, means, marker=markers[i % len(markers)], label=label_of(m))
     ax.set_xlabel(f"top parameter layers re-initialised (of {checked[0].get('randomisation_layers', '?')})")
-    ax.set_ylabel("|rank correlation| with the trained model's map")
+    ax.set_ylabel("|ρ| with the trained model's map")
     ax.set_ylim(0, 1.05)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))

@@ -1,0 +1,55 @@
+"""Pool a family table over all families: per-method means and F-EP's paired differences over every clip.
+
+Reads ``FOLDER/table.csv`` (written by ``fep experiments``) and writes ``FOLDER/pooled.txt``: means with
+95 % t intervals and n per method and metric, then F-EP minus 3D-EP, Integrated Gradients, the gradient
+and the no-model floor on eight metrics, paired over clips, with p-values Holm-corrected over those
+32 tests. Run: ``python benchmarks/pooled_paired.py results/benchmark_v3/toy_first``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+from pathlib import Path
+
+from fep.bench.stats import holm, mean_ci, paired_t
+
+METRICS = ("insertion_margin_auc", "deletion_margin_auc", "game_keep", "game_remove", "insertion_auc",
+           "deletion_auc", "gt_ap", "temporal_difference", "td_error", "game_tied", "randomisation_all",
+           "randomisation_top")  # fmt: skip
+COMPARED = METRICS[:8]
+OTHERS = ("ep3d", "ig", "gradient", "framediff")
+
+
+def main(folder: Path) -> str:
+    rows = list(csv.DictReader((folder / "table.csv").open()))
+    by = {(r["clip"], r["method"]): r for r in rows}
+    clips = sorted({r["clip"] for r in rows})
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+
+    def value(clip: str, method: str, key: str) -> float:
+        text = by[(clip, method)].get(key)
+        return float(text) if text not in ("", None) else math.nan
+
+    lines = [f"{folder}: {len(clips)} clips, pooled over families", "", "means (± 95 % t, n):"]
+    for key in METRICS:
+        cells = [f"{m} {mean:.3f}±{half:.3f}(n={n})" for m in methods for mean, half, n in
+                 [mean_ci([value(c, m, key) for c in clips])]]  # fmt: skip
+        lines.append(f"{key}: " + " | ".join(cells))
+    tests = []
+    for key in COMPARED:
+        for other in OTHERS:
+            diffs = [value(c, "fep", key) - value(c, other, key) for c in clips]
+            tests.append((key, other, paired_t([d for d in diffs if d == d])))
+    lines += ["", f"F-EP minus other, paired over clips; Holm over these {len(tests)} tests:"]
+    for (key, other, result), adjusted in zip(tests, holm([r["p"] for _, _, r in tests]), strict=True):
+        mean, half, n = result["difference"]
+        lines.append(f"{key:22s} fep-{other:9s} {mean:+.3f} ± {half:.3f} n={n} p={result['p']:.3g} holm={adjusted:.3g}")
+    text = "\n".join(lines) + "\n"
+    (folder / "pooled.txt").write_text(text)
+    return text
+
+
+if __name__ == "__main__":
+    print(main(Path(sys.argv[1])))
