@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The deep model's benchmark table on a lent GPU: every method on every family, with the randomisation
-# check, items written as run_experiments does (resumable); whatever finished within $BUDGET seconds is
-# packed into $OUT/deep_items.tgz. Unpack it into results/benchmark_v2/mc3_18/ here and re-run the same
-# `fep experiments` command on the CPU to finish any item left and to merge.
+# The deep model's v3 table on a lent GPU, at the package defaults: the v3 methods on every family, with
+# the randomisation check on the first clip of each family, items written as run_experiments does
+# (resumable); whatever finished within $BUDGET seconds is packed into $OUT/deep_items.tgz. Unpack it
+# into results/benchmark_v3/mc3_18/ here and re-run the same `fep experiments` command on the CPU to
+# finish any item left and to merge.
 # Needs captum on the device: carry .whl/ (pip download captum --python-version 3.12 ... -d .whl).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp/deep_table}"
-CLIPS="${CLIPS:-6}"
-BUDGET="${BUDGET:-250}"
+CLIPS="${CLIPS:-8}"
+BUDGET="${BUDGET:-540}"
+METHODS="${METHODS:-gradient smoothgrad ig gradcam framediff ep3d fep}"
 DEVICE="${DEVICE:-cuda}"
 mkdir -p "$OUT"
 if ls .whl/*.whl >/dev/null 2>&1; then
@@ -18,8 +20,9 @@ fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 python=python3
 [ -x .venv/bin/python ] && python=.venv/bin/python
+# shellcheck disable=SC2086
 timeout "$BUDGET" "$python" -m fep experiments --family all --clips "$CLIPS" --model mc3_18_synthetic --sanity \
-    --device "$DEVICE" --out /tmp/deep_table_run 2>&1 | tr "\r" "\n" | grep -v "it/s" | tail -n 30
+    --sanity-clips 1 --sanity-inits 1 --methods $METHODS --device "$DEVICE" --out /tmp/deep_table_run 2>&1 | tr "\r" "\n" | grep -v "it/s" | tail -n 30
 echo "items done: $(ls /tmp/deep_table_run/items | wc -l)"
 tar czf "$OUT/deep_items.tgz" -C /tmp/deep_table_run items
 ls -la "$OUT"

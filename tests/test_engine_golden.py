@@ -27,7 +27,8 @@ GOLDEN = Path(__file__).resolve().parent / "data" / "engine_golden.npz"
 TERM_SCALE = 1.0
 METHODS = ("ep2d", "ep3d", "step", "fep")
 VARIANTS = ("preserve", "delete", "dual")
-COMMON = dict(iterations=5, mask_step=4, progress=False)
+# The frozen 2026-11 defaults: the recordings predate the 2026-12 ones (F-EP's spatial cutoff 0.5).
+COMMON = dict(iterations=5, mask_step=4, progress=False, defaults="2026-11")
 # F-EP design options and other switches, each on its own (seed 0, three areas, one batch).
 EXTRAS = {
     "fep-modulate-reward": dict(method="fep", modulate="reward"),

@@ -8,6 +8,7 @@ from fep.ep.api import FEP, extremal_perturbation
 from fep.ep.dct import dct3
 from fep.ep.explanation import Explanation
 from fep.ep.perturbation import Perturbation
+from fep.ep.presets import DEFAULT_AREAS
 from fep.ep.presets import PERTURBATION_METHODS as METHODS
 from fep.testing import OneClipAtATime, SettingsChangingModel, TinyImageNet
 
@@ -61,15 +62,15 @@ def test_fep_with_cutoffs_one_is_exactly_ep3d(detector, square_clip):
     assert not torch.equal(ep3d.masks, torch.ones_like(ep3d.masks))  # it did optimise
 
 
-def test_fep_masks_are_smoother_than_ep3d(detector, square_clip):
+def test_fep_masks_are_smoother_than_ep3d_in_time_and_with_a_spatial_cutoff_in_space(detector, square_clip):
     video, _ = square_clip
     kwargs = dict(areas=(0.0625, 0.125), **FAST)
     ep3d = extremal_perturbation(detector, video, 0, method="ep3d", **kwargs).masks[0]
-    fep = extremal_perturbation(detector, video, 0, method="fep", **kwargs).masks[0]
+    fep = extremal_perturbation(detector, video, 0, method="fep", **kwargs).masks[0]  # time only, the default
+    fep_space = extremal_perturbation(detector, video, 0, method="fep", spatial_cutoff=0.25, **kwargs).masks[0]
     ep3d_t, ep3d_s = _high_share(ep3d)
-    fep_t, fep_s = _high_share(fep)
-    assert fep_t < ep3d_t
-    assert fep_s < ep3d_s
+    assert _high_share(fep)[0] < ep3d_t and _high_share(fep_space)[0] < ep3d_t
+    assert _high_share(fep_space)[1] < ep3d_s
     assert _temporal_difference(fep) < _temporal_difference(ep3d)
 
 
@@ -460,6 +461,6 @@ def test_a_target_beyond_the_last_registered_layer_width_is_explained():
     from fep.testing import TwoHeadNet
 
     result = extremal_perturbation(TwoHeadNet(), torch.rand(1, 3, 4, 16, 16), 5, iterations=3, progress=False)
-    assert result.target == [5] and result.masks.shape == (1, 3, 4, 16, 16)
+    assert result.target == [5] and result.masks.shape == (1, len(DEFAULT_AREAS), 4, 16, 16)
     with pytest.raises(ValueError, match="out of range for a model with 10 classes"):
         extremal_perturbation(TwoHeadNet(), torch.rand(1, 3, 4, 16, 16), 10, iterations=3, progress=False)

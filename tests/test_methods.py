@@ -25,7 +25,7 @@ def test_parse_checks_options_against_the_function_before_anything_runs():
     method, options = parse_method("fep[temporal_cutoff=0.1,filter_type=ideal,preserve_norm=False,max_batch=None]")
     assert method is REGISTRY["fep"]
     assert options == {"temporal_cutoff": 0.1, "filter_type": "ideal", "preserve_norm": False, "max_batch": None}
-    with pytest.raises(ValueError, match="fep has no option 'bogus_option'; its options are: areas, variant"):
+    with pytest.raises(ValueError, match="fep has no option 'bogus_option'; its options are: areas, saliency, variant"):
         parse_method("fep[bogus_option=1]")
     with pytest.raises(ValueError, match="smoothgrad has no option 'iterations'; its options are: samples"):
         parse_method("smoothgrad[iterations=3]")

@@ -34,7 +34,11 @@ class Clip:
 
 
 def synthetic_clips(
-    count: int = 64, config=None, seed: int | None = None, model_name: str = "toy", family: str | None = None,
+    count: int = 64,
+    config=None,
+    seed: int | None = None,
+    model_name: str = "toy",
+    family: str | None = None,
     split: str = "test",
 ) -> list[Clip]:
     """Held-out synthetic clips (seeds never used for training or the model card's evaluation): of a task

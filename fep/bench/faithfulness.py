@@ -141,9 +141,7 @@ def _normalised_margins(logits, target: int, whole, none) -> tuple[torch.Tensor 
 
 
 @torch.no_grad()
-def matched_area_game(
-    model, video, target: int, saliency, *, areas=GAME_AREAS, perturbation: str = "blur"
-) -> dict:
+def matched_area_game(model, video, target: int, saliency, *, areas=GAME_AREAS, perturbation: str = "blur") -> dict:
     """Keep, and separately remove, the top ``a`` of the voxels of one clip, and read the normalised margin.
 
     Every method plays with its own map and the same tie-break (:func:`_voxel_order`), so an extremal

@@ -74,7 +74,8 @@ class Method:
         kind: :data:`PERTURBATION` or :data:`GRADIENT`.
         function: ``"module:attribute"`` of the function that computes it (imported when first used).
         preset: the perturbation preset (perturbation methods only).
-        budget: option → ``(fast, full)`` value used by the experiments runner unless a spec overrides it.
+        budget: option → ``(fast, full)`` value used by the experiments runner unless a spec overrides it
+            (None: the option is not passed, so the package default runs).
     """
 
     name: str
@@ -116,9 +117,11 @@ class Method:
         return result.saliency if self.kind == PERTURBATION else result
 
 
-# The experiments runner's budgets: option -> (fast, full).
+# The experiments runner's budgets: option -> (fast, full); None: not passed, the package default runs.
+# A full run explains at the package defaults (iterations "auto", the default areas and start); a fast
+# one (tests, notebooks) at 5 iterations and two areas.
 _QUIET = {"progress": (False, False)}
-_EP_BUDGET = MappingProxyType({"areas": ((0.05, 0.15), (0.05, 0.15)), "iterations": (5, 60), **_QUIET})
+_EP_BUDGET = MappingProxyType({"areas": ((0.05, 0.15), None), "iterations": (5, None), **_QUIET})
 _EXPLAIN = "fep.ep.api:extremal_perturbation"
 
 REGISTRY: Mapping[str, Method] = MappingProxyType({

@@ -53,6 +53,7 @@ def metric_plots(out: Path, summary: dict, methods: Sequence[str], shown: Sequen
 def curve_plot(out: Path, rows: list[dict], methods: Sequence[str], suffix: str = "") -> None:
     """Mean deletion and insertion curves per method (log-spaced shares)."""
     from fep.bench.faithfulness import removal_fractions
+
     if not rows or "deletion_curve" not in rows[0]:
         return
     fig = Figure(figsize=(10, 3.6))

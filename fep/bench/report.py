@@ -71,7 +71,7 @@ def merge(out: str | os.PathLike, clip_ids: Sequence[str], methods: Sequence[str
         for family in families:
             summary[family][m]["seconds"] = mean_ci(seconds[(family, m)])
     shown = [k for k in METRICS if any(not math.isnan(summary[f][m][k][0]) for f in families for m in methods)]
-    best = (info.get("best_other") or {})
+    best = info.get("best_other") or {}
     paired = {
         f: paired_differences([r for r in rows if r.get("family", "") == f], methods, shown, best_other=best.get(f))
         for f in families
@@ -124,14 +124,31 @@ def _cell(value: Sequence, clips: int) -> str:
     return text + (f" (n={n[0]})" if n and n[0] != clips else "")
 
 
+def _starts(init) -> str:
+    """``{"fep": "saliency", "ep3d": 1.0}`` → ``"fep saliency, ep3d 1.0"`` (one value: as it is)."""
+    if not isinstance(init, dict):
+        return str(init)
+    return ", ".join(f"{spec} {value}" for spec, value in init.items())
+
+
+def _ep_clause(info: dict) -> str:
+    """What the EP methods ran with, or nothing when the run had none."""
+    if info.get("defaults") is None:
+        return ""
+    return (
+        f"; EP methods at the {info['defaults']} defaults: iterations {info.get('ep_iterations')!r}, start "
+        f"{_starts(info.get('ep_init'))}, areas {info.get('ep_areas')} combined by {info.get('ep_saliency')!r}"
+    )
+
+
 def _configuration_lines(info: dict, clips: int) -> list[str]:
     seeds = info.get("seeds")
     randomisation = info.get("randomisation")
     lines = [
         f"Model `{info.get('model_name')}`; {clips} clips"
         + (f" of the {info['split']} split, seeds {seeds[0]}–{seeds[1]}" if info.get("split") and seeds else "")
-        + f"; EP methods: {info.get('ep_iterations')} iterations from a mask of {info.get('ep_init')}, areas "
-        f"{info.get('ep_areas')}; {info.get('deletion_steps')} deletion/insertion steps; matched-area game at "
+        + _ep_clause(info)
+        + f"; {info.get('deletion_steps')} deletion/insertion steps; matched-area game at "
         f"{info.get('game_areas')} of the voxels; margin scores left out where the gap is below "
         f"{info.get('min_margin_gap')} logit.",
     ]

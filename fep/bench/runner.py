@@ -43,14 +43,13 @@ from fep.bench.map_metrics import (
     temporal_localisation,
     total_variation,
 )
-from fep.bench.methods import REGISTRY, Method, parse_method
+from fep.bench.methods import PERTURBATION, REGISTRY, Method, parse_method
 from fep.bench.randomisation import CASCADE_DEPTHS, CASCADE_INITS, cascade_depths, parameter_layers, randomised_copy
 from fep.bench.report import METRICS, item_done, item_path, merge
 from fep.bench.stats import choose_best_other
-from fep.ep.presets import METHOD_FEP
 from fep.errors import FepFileNotFoundError, FepValueError
 
-__all__ = ["DEFAULT_METHODS", "ABLATION_METHODS", "DESIGN_METHODS", "DELETION_STEPS", "run_experiments"]
+__all__ = ["score_map", "DEFAULT_METHODS", "ABLATION_METHODS", "DESIGN_METHODS", "DELETION_STEPS", "run_experiments"]
 
 DEFAULT_METHODS = tuple(REGISTRY)  # every registered method (fep.bench.methods), in its order
 ABLATION_METHODS = (
@@ -73,12 +72,18 @@ DESIGN_METHODS = (
 DELETION_STEPS = (4, 16)  # log-spaced from 0.25 % of the voxels (fep.bench.faithfulness.removal_fractions)
 
 
+def _budget(method: Method, fast: bool) -> dict:
+    """The options the runner passes to ``method`` (those left out run at the package defaults)."""
+    return {key: values[not fast] for key, values in method.budget.items() if values[not fast] is not None}
+
+
 def _saliency(model, clip: Clip, method: Method, options: dict, fast: bool) -> torch.Tensor:
-    budget = {key: values[not fast] for key, values in method.budget.items()}
-    return method.saliency(model, clip.video, clip.target, **{**budget, **options})[0]
+    return method.saliency(model, clip.video, clip.target, **{**_budget(method, fast), **options})[0]
 
 
-def _metrics(model, clip: Clip, saliency: torch.Tensor, fast: bool) -> dict:
+def score_map(model, clip: Clip, saliency: torch.Tensor, fast: bool) -> dict:
+    """Every metric of one map ``(T, H, W)`` of ``clip``: smoothness, faithfulness (curves and the game),
+    and the ground-truth ones where the clip has ground truth (a fast run plays fewer steps and areas)."""
     s = saliency.detach().double().abs().cpu()  # signed gradients: magnitude is the evidence
     row = _smoothness(s, clip)
     steps = DELETION_STEPS[not fast]
@@ -193,6 +198,7 @@ def run_experiments(
     sanity_clips: int | None = None,
     inits: int = CASCADE_INITS,
     best_other: str | os.PathLike | None = None,
+    ep_options: dict | None = None,
 ) -> list[dict] | None:
     """Compute every missing (clip, method) item, then merge (rank 0 only under torchrun).
 
@@ -211,14 +217,15 @@ def run_experiments(
         best_other: a tuning run's folder (or its ``summary.json``): per family and metric, its best
             method other than F-EP is the one F-EP is compared with here. Without it, F-EP is compared
             with 3D-EP only.
+        ep_options: options for every perturbation method, under a spec's own (``{"iterations": 60}``:
+            the fixed-budget table); without them they run at the package defaults.
 
     Returns:
         The merged table rows on rank 0, None on other ranks or when stopped early.
     """
-
     from fep.models import load_model
 
-    specs = [(spec, *parse_method(spec)) for spec in methods]
+    specs = [_with_ep_options(spec, *parse_method(spec), ep_options or {}) for spec in methods]
     tuning = _tuning_choice(best_other)
     model = load_model("toy") if model is None else model
     clip_list = _clips_on(synthetic_clips(clips) if isinstance(clips, int) else list(clips), model)
@@ -228,17 +235,22 @@ def run_experiments(
     plan = [(clip, spec) for clip in clip_list for spec in specs]
     mine = [item for i, item in enumerate(plan) if i % world == rank]
     checked = _sanity_subset(clip_list, sanity_clips) if sanity else set()
-    run = _Run(
-        out=out, model=model, model_name=model_name, fast=fast, progress=progress, stop_after=stop_after,
-        clips=clip_list, specs=specs, rank=rank, world=world, mine=mine, checked=checked, inits=inits,
-        tuning=tuning,
-    )  # fmt: skip
+    run = _Run(out=out, model=model, model_name=model_name, fast=fast, progress=progress, stop_after=stop_after,
+               clips=clip_list, specs=specs, rank=rank, world=world, mine=mine, checked=checked, inits=inits,
+               tuning=tuning)  # fmt: skip
     previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
     try:
+        torch.set_num_threads(threads)
         return _compute_and_merge(run)
     finally:
         torch.set_num_threads(previous_threads)
+
+
+def _with_ep_options(spec: str, method: Method, options: dict, ep_options: dict) -> tuple[str, Method, dict]:
+    """A perturbation method's spec with the run's EP options under its own (other methods unchanged)."""
+    if method.kind != PERTURBATION or not ep_options:
+        return spec, method, options
+    return spec, method, {**ep_options, **options}
 
 
 def _clips_on(clips: list[Clip], model: torch.nn.Module) -> list[Clip]:
@@ -309,7 +321,7 @@ def _compute_and_merge(run: _Run) -> list[dict] | None:
         started = time.perf_counter()
         saliency = _saliency(run.model, clip, method, options, run.fast)
         row = {"clip": clip.id, "family": clip.family, "method": spec, "target": clip.target, "fast": run.fast}
-        row.update(_metrics(run.model, clip, saliency, run.fast))
+        row.update(score_map(run.model, clip, saliency, run.fast))
         if clip.id in run.checked:
             row.update(_cascade(run, clip, method, options, saliency))
         row["seconds"] = time.perf_counter() - started
@@ -331,12 +343,10 @@ def _compute_and_merge(run: _Run) -> list[dict] | None:
 
 def _configuration(run: _Run) -> dict:
     """What ran, as the summary states it: the budgets, the EP start, the seeds, the checks' sizes."""
-    budget = REGISTRY[METHOD_FEP].budget
     seeds = sorted(int(c.id.rsplit("_", 1)[1]) for c in run.clips if c.id.rsplit("_", 1)[-1].isdigit())
+    ep = _ep_configuration(run)
     return {
-        "ep_iterations": budget["iterations"][not run.fast],
-        "ep_init": "1 (keep everything)" if budget["iterations"][not run.fast] != "auto" else "saliency",
-        "ep_areas": list(budget["areas"][not run.fast]),
+        **ep,
         "deletion_steps": DELETION_STEPS[not run.fast],
         "game_areas": list(_game_areas(run.fast)),
         "min_margin_gap": MIN_MARGIN_GAP,
@@ -351,6 +361,29 @@ def _configuration(run: _Run) -> dict:
         "best_other_from": None if run.tuning is None else run.tuning["source"],
         "best_other": None if run.tuning is None else run.tuning["families"],
     }  # fmt: skip
+
+
+def _ep_configuration(run: _Run) -> dict:
+    """The perturbation methods' settings as they ran, resolved (``iterations: "auto"`` at the defaults)."""
+    from fep.ep.settings import ExplanationSettings
+
+    ep_specs = [(spec, m, o) for spec, m, o in run.specs if m.kind == PERTURBATION]
+    if not ep_specs:
+        return {}
+    resolved = {
+        spec: ExplanationSettings(method=m.name, **{k: v for k, v in {**_budget(m, run.fast), **o}.items()
+                                                   if k != "progress"})
+        for spec, m, o in ep_specs
+    }  # fmt: skip
+    first = resolved[ep_specs[0][0]]
+    return {
+        "defaults": first.defaults,
+        "iterations": first.iterations,
+        "ep_iterations": first.iterations,
+        "ep_areas": list(first.areas),
+        "ep_saliency": first.saliency,
+        "ep_init": {spec: settings.init for spec, settings in resolved.items()},
+    }
 
 
 def _split_of(seeds: list[int]) -> str | None:

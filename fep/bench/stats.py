@@ -96,8 +96,12 @@ def choose_best_other(table: Mapping[str, Mapping], metrics: Sequence[str], meth
 
 
 def paired_differences(
-    rows: list[dict], methods: Sequence[str], shown: Sequence[str], method: str = METHOD_FEP,
-    baseline: str = METHOD_EP3D, best_other: Mapping[str, str] | None = None,
+    rows: list[dict],
+    methods: Sequence[str],
+    shown: Sequence[str],
+    method: str = METHOD_FEP,
+    baseline: str = METHOD_EP3D,
+    best_other: Mapping[str, str] | None = None,
 ) -> dict:
     """Per metric: ``method`` − ``baseline`` and ``method`` − the best other method (from ``best_other``,
     chosen on the tuning split; left out without it), paired over the clips both scored. Each entry has
@@ -128,7 +132,7 @@ def paired_differences(
 
 
 def verdict(entry: Mapping, method: str = METHOD_FEP) -> str:
-    """"tie" unless the Holm-corrected p-value is below :data:`ALPHA`; then whether ``method`` wins or loses."""
+    """ "tie" unless the Holm-corrected p-value is below :data:`ALPHA`; then whether ``method`` wins or loses."""
     p = entry.get("p_holm", entry.get("p", math.nan))
     mean = entry["difference"][0]
     if not p < ALPHA:

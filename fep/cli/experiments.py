@@ -64,6 +64,11 @@ def add_experiments_parser(sub, debug) -> None:
         "--best-from", type=Path, default=None, metavar="TUNING_RUN",
         help="a tuning run's folder: F-EP is compared with the best other method per metric there",
     )  # fmt: skip
+    exp.add_argument(
+        "--ep-iterations", type=int, default=None, metavar="N",
+        help="run every EP method for exactly N iterations from a mask of 1 (the fixed-budget table; default: "
+        "the package defaults, iterations 'auto')",
+    )  # fmt: skip
     debug(exp)
     exp.set_defaults(func=cmd_experiments)
 
@@ -82,6 +87,8 @@ def cmd_experiments(args) -> int:
         raise FepValueError(
             "--ablation and --design choose options: run them with --split tuning, not on the test clips."
         )
+    if args.ep_iterations is not None and args.ep_iterations < 1:
+        raise FepValueError(f"--ep-iterations must be at least 1, got {args.ep_iterations}.")
     count = args.clips if args.clips is not None else (4 if args.fast else 64)
     if count < 1:
         raise FepValueError(f"--clips must be at least 1, got {count}.")
@@ -101,6 +108,7 @@ def cmd_experiments(args) -> int:
     rows = E.run_experiments(
         out, methods, clips, model=model, model_name=args.model, fast=args.fast, sanity=args.sanity,
         sanity_clips=args.sanity_clips, inits=args.sanity_inits, best_other=args.best_from,
+        ep_options=None if args.ep_iterations is None else {"iterations": args.ep_iterations},
     )  # fmt: skip
     if rows is not None:
         print((out / "summary.md").read_text())

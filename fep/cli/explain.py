@@ -90,7 +90,7 @@ def _explain_and_write(
         result = extremal_perturbation(model, video, target, progress=True, **options)
         results[method] = result
         result.save(out / f"{method}_masks.npz")
-        saliency = result.saliency[0] / len(result.areas)
+        saliency = result.normalised_saliency[0]
         high_t, high_s = high_frequency_share(saliency)
         summary_methods[method] = {
             "seconds": round(result.wall_time, 2),
@@ -101,18 +101,21 @@ def _explain_and_write(
             "temporal_difference": round(float(temporal_difference(saliency)), 4),
             "high_frequency_share": {"temporal": round(float(high_t), 4), "spatial": round(float(high_s), 4)},
             "target_prob_kept": [round(float(p), 4) for p in result.scores["masked_prob"][0]],
+            "reached_areas": [round(float(a), 4) for a in result.reached_areas[0]],
             "evidence_at_area": {str(a): _evidence(result.masks[0, i]) for i, a in enumerate(result.areas)},
         }
     first = methods[0]
-    viz.save_animation(frames, results[first].saliency[0], out / "overlay.gif", fps=args.fps)
-    viz.save_animation(frames, results[first].saliency[0], out / "overlay.mp4", fps=args.fps)
-    rows = {REGISTRY[m].label: r.saliency[0] for m, r in results.items()}
-    title = f"target: {class_name} — saliency (sum of masks over areas {', '.join(map(str, args.areas))})"
+    areas = results[first].areas
+    viz.save_animation(frames, results[first].normalised_saliency[0], out / "overlay.gif", fps=args.fps)
+    viz.save_animation(frames, results[first].normalised_saliency[0], out / "overlay.mp4", fps=args.fps)
+    rows = {REGISTRY[m].label: r.normalised_saliency[0] for m, r in results.items()}
+    rule = "graded by the smallest area keeping it" if results[first].saliency_rule == "nested" else "sum of masks"
+    title = f"target: {class_name} — saliency ({rule}, areas {', '.join(map(str, areas))})"
     viz.figure_png(viz.frame_grid(frames, rows, boxes=boxes, title=title), out / "comparison.png")
     summary = {
         **extra,
         "target": {"index": target, "name": class_name},
-        "areas": list(args.areas),
+        "areas": list(areas),
         "methods": summary_methods,
         "files": sorted(p.name for p in out.iterdir()) + ["summary.json"],
     }

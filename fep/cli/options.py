@@ -2,7 +2,8 @@
 
 Each :func:`~fep.ep.settings.option` marked ``cli=True`` becomes ``--name-with-dashes`` with the field's
 help, its check (so a bad value is refused before any work, with the settings' own sentence) and its
-default, except for the deliberate differences in :data:`CLI_DEFAULTS`.
+default: the command line, the API and the benchmark share one set of defaults
+(:data:`fep.ep.presets.DEFAULTS`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,7 @@ from dataclasses import Field, fields
 from fep.ep.settings import ExplanationSettings
 from fep.errors import FepError
 
-__all__ = ["CLI_DEFAULTS", "cli_fields", "add_settings_flags", "settings_options"]
-
-# Where the command line's default differs from the API's, and why: two areas are half the work of
-# three on a laptop CPU, and a first look at a video needs no more.
-CLI_DEFAULTS = {"areas": (0.05, 0.1)}
+__all__ = ["cli_fields", "add_settings_flags", "settings_options"]
 
 
 def cli_fields(exclude: tuple[str, ...] = ()) -> list[Field]:
@@ -30,7 +27,7 @@ def _parse_text(f: Field, text: str):
     text = text.strip()
     if text.lower() == "none" and f.default is None:
         return None
-    if isinstance(f.default, tuple):
+    if str(f.type).startswith("tuple"):
         try:
             return tuple(float(v) for v in text.replace(" ", "").split(",") if v)
         except ValueError:
@@ -63,8 +60,8 @@ def _flag_type(f: Field):
 def add_settings_flags(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
     """Add one flag per command-line option of the settings."""
     for f in cli_fields(exclude):
-        default = CLI_DEFAULTS.get(f.name, f.default)
-        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        default = f.default
+        shown = "the defaults' areas" if f.name == "areas" and default is None else default
         parser.add_argument(
             "--" + f.name.replace("_", "-"), dest=f.name, type=_flag_type(f), default=default,
             metavar=f.name.upper(), help=f"{f.metadata['help']} (default: {shown})",

@@ -11,6 +11,9 @@ from fep.errors import FepTypeError, FepValueError
 
 __all__ = [
     "check_choice",
+    "check_non_negative",
+    "check_integer",
+    "check_bool",
     "check_video",
     "check_areas",
     "check_positive_int",
@@ -183,3 +186,23 @@ def check_explain_inputs(model, video, target, autocast, callback, callback_ever
             f"{video.device}; move model and clip to a GPU, or leave autocast=None."
         )
     return video, targets
+
+
+def check_non_negative(name: str, value):
+    if value is None:
+        return None
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool)) or not value >= 0:
+        raise FepValueError(f"{name} must be >= 0, got {value}.")
+    return float(value)
+
+
+def check_integer(name: str, value):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise FepTypeError(f"{name} must be an integer, got {value!r}.")
+    return value
+
+
+def check_bool(name: str, value):
+    if value is not None and not isinstance(value, bool):
+        raise FepTypeError(f"{name} must be True or False, got {value!r}.")
+    return value

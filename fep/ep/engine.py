@@ -117,7 +117,7 @@ def optimise_masks(
     """
     base = problem.init.clone()
     leaf, chunks = site.leaf(base), problem.chunks
-    stopping = Stopping(settings.areas, problem.shape[0], settings.auto, base.device)
+    stopping = Stopping(settings.areas, problem.shape[0], settings.auto, base.device, settings.schedule_length)
     optimizer = _optimizer(settings, leaf)
     # Preallocated so recording a step is one copy, with no host sync and no growing lists; NaN where a
     # mask has stopped.
@@ -191,6 +191,7 @@ def explain(
         model_calls=problem.calls[0],
         iterations_used=stopping.used.cpu().numpy(),
         stop_reason=stopping.reasons(),
+        reached_areas=_reached_areas(masks, settings.preset.area_per_frame).cpu().numpy(),
     )
 
 
@@ -210,6 +211,12 @@ def _area_error(mask: torch.Tensor, areas: tuple[float, ...], per_frame: bool) -
         if per_frame:
             return (kept.mean(dim=(-2, -1)) - target[None, :, None]).abs().mean(dim=-1)
         return (kept.mean(dim=(-3, -2, -1)) - target[None, :]).abs()
+
+
+def _reached_areas(masks: torch.Tensor, per_frame: bool) -> torch.Tensor:
+    """``(N, A)``: the share of each mask above 0.5 (per frame, averaged, for 2D-EP)."""
+    kept = (masks > 0.5).float()
+    return kept.mean(dim=(-2, -1)).mean(dim=-1) if per_frame else kept.mean(dim=(-3, -2, -1))
 
 
 def _record(history: dict, i: int, part: Part, terms: ChunkTerms, area_error, scale) -> None:

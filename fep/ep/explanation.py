@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from fep.atomic import atomic_write
+from fep.ep.presets import SALIENCY_SUM
 from fep.errors import FepFileNotFoundError, FepValueError
 
 __all__ = ["Explanation"]
@@ -41,6 +42,8 @@ class Explanation:
         iterations_used: ``(N, A)`` optimiser steps each mask ran (fewer than the cap when
             ``iterations="auto"`` stopped it, :mod:`fep.ep.stopping`).
         stop_reason: per clip, per area: ``"converged"``, ``"cap"`` (auto, ran to the cap) or ``"fixed"``.
+        reached_areas: ``(N, A)`` the share of each final mask above 0.5 (of each frame, averaged, for
+            2D-EP): what it keeps, next to the area it was asked for.
     """
 
     masks: torch.Tensor
@@ -54,15 +57,36 @@ class Explanation:
     model_calls: int = 0
     iterations_used: np.ndarray | None = None
     stop_reason: list[list[str]] | None = None
+    reached_areas: np.ndarray | None = None
+
+    @property
+    def saliency_rule(self) -> str:
+        """How :attr:`saliency` combines the masks: ``"nested"`` or ``"sum"`` (the setting; files saved
+        before the setting existed summed)."""
+        return self.settings.get("saliency") or SALIENCY_SUM
 
     @property
     def saliency(self) -> torch.Tensor:
-        """``(N, T, H, W)``: the sum of the masks over areas (TorchRay's benchmark convention).
+        """``(N, T, H, W)``: one map from the masks of every area, by :attr:`saliency_rule`.
 
-        Voxels kept at every area score ``A``, voxels kept only at the largest area score 1, so the
-        sum ranks voxels by how essential they are; divide by ``A`` for values in [0, 1].
+        - ``"nested"`` (the 2026-12 default): each voxel is graded by the smallest area that keeps it.
+          The masks, taken from the smallest area to the largest, are made nested (each the maximum of
+          itself and the smaller ones), then averaged: a voxel kept at every area scores 1, one kept only
+          at the largest area scores ``1 / A``. Values in [0, 1].
+        - ``"sum"`` (TorchRay's benchmark convention, the 2026-11 default): the sum over areas, 0 to
+          ``A``; it ranks voxels the same way when the masks are nested.
+
+        :attr:`normalised_saliency` is the same map in [0, 1] for either rule.
         """
-        return self.masks.sum(dim=1)
+        if self.saliency_rule == SALIENCY_SUM:
+            return self.masks.sum(dim=1)
+        order = sorted(range(len(self.areas)), key=lambda k: self.areas[k])
+        return self.masks[:, order].cummax(dim=1).values.mean(dim=1)
+
+    @property
+    def normalised_saliency(self) -> torch.Tensor:
+        """:attr:`saliency` in [0, 1] (the sum divided by the number of areas): for colour maps and overlays."""
+        return self.saliency / len(self.areas) if self.saliency_rule == SALIENCY_SUM else self.saliency
 
     def __repr__(self) -> str:
         n, a, t, h, w = self.masks.shape
@@ -95,6 +119,7 @@ class Explanation:
             "score_keys": sorted(self.scores),
             "iterations_used": None if self.iterations_used is None else np.asarray(self.iterations_used).tolist(),
             "stop_reason": self.stop_reason,
+            "reached_areas": None if self.reached_areas is None else np.asarray(self.reached_areas).tolist(),
         }
         arrays = {"masks": self.masks.detach().cpu().numpy(), "meta": np.array(json.dumps(meta))}
         arrays.update({f"history_{k}": np.asarray(v) for k, v in self.history.items()})
@@ -126,6 +151,7 @@ class Explanation:
                     model_calls=int(meta["model_calls"]),
                     iterations_used=None if meta.get("iterations_used") is None else np.array(meta["iterations_used"]),
                     stop_reason=meta.get("stop_reason"),
+                    reached_areas=None if meta.get("reached_areas") is None else np.array(meta["reached_areas"]),
                 )
         except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as err:
             raise FepValueError(

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 
 from fep.ep.checks import check_target_range
+from fep.ep.dct import lowpass
 from fep.ep.memory import chunk_size, describe, item_bytes, saved_activation_bytes
 from fep.ep.model_state import guess_input_channels
 from fep.ep.objectives import area_zero_counts
 from fep.ep.perturbation import Perturbation, mask_grid
-from fep.ep.settings import AUTOCAST_DTYPES, INIT_SALIENCY, ExplanationSettings
-from fep.ep.warm_start import warm_start
+from fep.ep.settings import AUTOCAST_DTYPES, INIT_SALIENCY, INIT_SALIENCY_SMOOTH, ExplanationSettings
+from fep.ep.warm_start import smooth_start, warm_start
 from fep.errors import FepValueError
 
 __all__ = ["Part", "Problem", "plan_problem", "model_runner", "chunks_of", "active_chunks"]
@@ -99,8 +101,8 @@ def plan_problem(
     # Fixed random tie-breaking for the area term's ranking (see fep.ep.objectives.area_loss).
     tiebreak = 1e-6 * torch.rand((1, 1, frames, height, width), device=video.device, dtype=video.dtype)
     shape = (n_clips, n_areas, frames, grid_h, grid_w)
-    if settings.init == INIT_SALIENCY:
-        init = warm_start(run_model, video, targets, settings.areas, settings.mask_step)
+    if settings.init in (INIT_SALIENCY, INIT_SALIENCY_SMOOTH):
+        init = warm_start(run_model, video, targets, settings.areas, settings.mask_step, _start_smoothing(settings))
     else:
         init = torch.full(shape, float(settings.init), device=video.device, dtype=video.dtype)
     return Problem(
@@ -119,6 +121,19 @@ def plan_problem(
         init=init,
         calls=calls,
     )
+
+
+def _start_smoothing(settings: ExplanationSettings):
+    """How a warm start is smoothed: the 2026-11 start's fixed low-pass for every method, F-EP's own
+    response (its cutoffs and filter) for F-EP's own start, nothing for a method without the low-pass."""
+    if settings.init == INIT_SALIENCY_SMOOTH:
+        return smooth_start
+    if not settings.preset.lowpass:
+        return None
+    return partial(
+        lowpass, temporal_cutoff=settings.temporal_cutoff, spatial_cutoff=settings.spatial_cutoff,
+        filter_type=settings.filter_type, order=settings.filter_order,
+    )  # fmt: skip
 
 
 def _first_call(model, video: torch.Tensor, run_model) -> tuple[torch.Tensor, int]:

@@ -5,8 +5,9 @@ only place an option is written down. Each field is an :func:`option` carrying i
 its check; from the fields come the keyword signature of :func:`~fep.ep.api.extremal_perturbation`
 (:func:`keyword_parameters`), the ``fep explain`` flags (:mod:`fep.cli`) and the attribute list of
 this class's documentation. Building one validates every option (one clear sentence per bad option)
-and resolves the defaults that depend on others: the method's preset (:mod:`fep.ep.presets`) gives
-STEP its core-loss weight and F-EP its low-pass; the optimiser gives the learning rate. The engine
+and resolves the defaults that depend on others: the named defaults (``defaults``,
+:data:`fep.ep.presets.DEFAULTS`) give the areas, the start and F-EP's spatial cutoff; the method's preset
+gives STEP its core-loss weight and F-EP its low-pass; the optimiser gives the learning rate. The engine
 reads only this object; the :class:`~fep.ep.explanation.Explanation` keeps :meth:`to_dict` as its
 ``settings``. In a notebook its ``repr`` shows only what differs from the method's defaults.
 
@@ -34,7 +35,10 @@ import torch
 
 from fep.ep.checks import (
     check_areas,
+    check_bool,
     check_choice,
+    check_integer,
+    check_non_negative,
     check_num_levels,
     check_optional,
     check_positive_float,
@@ -51,31 +55,32 @@ from fep.ep.lowpass import (
 )
 from fep.ep.objectives import REWARDS
 from fep.ep.perturbation import PERTURBATIONS
-from fep.ep.presets import METHOD_FEP, PERTURBATION_METHODS, PRESETS, Preset
-from fep.ep.stopping import AUTO, AUTO_CAP, AUTO_SCHEDULE
+from fep.ep.presets import (
+    CURRENT_DEFAULTS,
+    DEFAULTS,
+    INIT_SALIENCY,
+    INIT_SALIENCY_SMOOTH,
+    METHOD_FEP,
+    PERTURBATION_METHODS,
+    PRESETS,
+    SALIENCY_RULES,
+    Defaults,
+    Preset,
+)
+from fep.ep.stopping import AUTO, AUTO_CAP
 from fep.errors import FepTypeError, FepValueError
 
 __all__ = [
-    "ExplanationSettings",
-    "option",
-    "keyword_parameters",
-    "RENAMED",
-    "VARIANTS",
-    "OPTIMIZERS",
-    "LOWPASS_SITES",
-    "INIT_SALIENCY",
-    "AUTOCAST_DTYPES",
-    "AREA_WEIGHT",
-    "AREA_WEIGHT_FINAL",
-    "DEFAULT_LR",
-]
+    "ExplanationSettings", "option", "keyword_parameters", "RENAMED", "VARIANTS", "OPTIMIZERS",
+    "LOWPASS_SITES", "INIT_SALIENCY", "INIT_SALIENCY_SMOOTH", "AUTOCAST_DTYPES", "AREA_WEIGHT",
+    "AREA_WEIGHT_FINAL", "DEFAULT_LR",
+]  # fmt: skip
 
 VARIANTS = ("preserve", "delete", "dual")
 OPTIMIZERS = ("sgd", "adam")
 # The choices of lowpass_at and modulate are the low-pass sites' (fep.ep.lowpass.SITES): a new site is one entry there.
 LOWPASS_SITES = tuple(dict.fromkeys(at for _, at in SITES))
 MODULATED = tuple(dict.fromkeys(gradient for gradient, _ in SITES))
-INIT_SALIENCY = "saliency"
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # TorchRay's area weight: 300, times 1.0035 per iteration for 800 iterations.
 AREA_WEIGHT = 300.0
@@ -118,7 +123,7 @@ def _check_iterations(name: str, value) -> int | str:
 
 
 def _check_init(name: str, value):
-    return value if value in (None, INIT_SALIENCY) else check_unit_interval(name, value)
+    return value if value in (None, INIT_SALIENCY, INIT_SALIENCY_SMOOTH) else check_unit_interval(name, value)
 
 
 def _check_schedule(name: str, value):
@@ -130,24 +135,7 @@ def _check_schedule(name: str, value):
     )
 
 
-def _check_non_negative(name: str, value):
-    if value is None:
-        return None
-    if not (isinstance(value, (int, float)) and not isinstance(value, bool)) or not value >= 0:
-        raise FepValueError(f"{name} must be >= 0, got {value}.")
-    return float(value)
 
-
-def _check_integer(name: str, value):
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise FepTypeError(f"{name} must be an integer, got {value!r}.")
-    return value
-
-
-def _check_bool(name: str, value):
-    if value is not None and not isinstance(value, bool):
-        raise FepTypeError(f"{name} must be True or False, got {value!r}.")
-    return value
 
 
 @dataclass(frozen=True)
@@ -155,45 +143,63 @@ class ExplanationSettings:
     """All options of an explanation (the keywords of :func:`fep.extremal_perturbation`)."""
 
     method: str = option(
-        METHOD_FEP, "the method: 'ep2d', 'ep3d', 'step' or 'fep', presets of one optimiser (fep.ep.presets).",
-        choices=PERTURBATION_METHODS, cli=True,
+        METHOD_FEP,
+        "the method: 'ep2d', 'ep3d', 'step' or 'fep', presets of one optimiser (fep.ep.presets).",
+        choices=PERTURBATION_METHODS,
+        cli=True,
     )
-    areas: tuple[float, ...] = option(
-        (0.05, 0.1, 0.2), "fractions of the clip (of each frame for ep2d) to keep, each in (0, 1); one mask each.",
-        check=lambda name, value: check_areas(value), cli=True,
+    areas: tuple[float, ...] | None = option(
+        None,
+        "fractions of the clip (of each frame for ep2d) to keep, each in (0, 1); one mask each. None: the "
+        "defaults' areas (2026-12: a sweep 0.005, 0.01, 0.02, 0.05, 0.1, 0.2).",
+        check=lambda name, value: None if value is None else check_areas(value),
+        cli=True,
+    )
+    saliency: str | None = option(
+        None,
+        "how the masks make one saliency: 'nested' (each voxel graded by the smallest area that keeps it, "
+        "in [0, 1]) or 'sum' over areas (0 to A). None: the defaults' rule (2026-12: 'nested').",
+        choices=SALIENCY_RULES,
     )
     variant: str = option(
-        "preserve", "'preserve' keeps the mask and perturbs the rest, 'delete' perturbs the mask, 'dual' plays both.",
+        "preserve",
+        "'preserve' keeps the mask and perturbs the rest, 'delete' perturbs the mask, 'dual' plays both.",
         choices=VARIANTS,
     )
     reward: str = option(
-        "simple", "the target's score: 'simple' (logit), 'contrastive' or 'logprob' (fep.ep.objectives).",
+        "simple",
+        "the target's score: 'simple' (logit), 'contrastive' or 'logprob' (fep.ep.objectives).",
         choices=REWARDS,
     )
     perturbation: str = option(
-        "blur", "what replaces the clip outside the mask: 'blur' (per-frame Gaussian pyramid) or 'fade' (to zero).",
+        "blur",
+        "what replaces the clip outside the mask: 'blur' (per-frame Gaussian pyramid) or 'fade' (to zero).",
         choices=PERTURBATIONS,
     )
     iterations: int | str = option(
-        AUTO, "'auto': each mask stops once it has converged, at most 100 steps (fep.ep.stopping); or a number of "
+        AUTO,
+        "'auto': each mask stops once it has converged, at most 100 steps (fep.ep.stopping); or a number of "
         "optimiser steps, run in full for every mask (100 matches 800-iteration 3D-EP).",
-        check=_check_iterations, cli=True,
+        check=_check_iterations,
+        cli=True,
     )
     lr: float | None = option(
         None, "learning rate (None: 0.1 for SGD, 0.05 for Adam).", check=check_optional(check_positive_float)
     )
-    optimizer: str = option(
-        "sgd", "'sgd' (momentum with equal dampening, as TorchRay) or 'adam'.", choices=OPTIMIZERS
-    )
+    optimizer: str = option("sgd", "'sgd' (momentum with equal dampening, as TorchRay) or 'adam'.", choices=OPTIMIZERS)
     momentum: float = option(0.9, "SGD momentum (and dampening), in [0, 1].", check=check_unit_interval)
     mask_step: int = option(7, "pixels per mask-grid cell (TorchRay: 7).", check=check_positive_int)
     init: float | str | None = option(
-        None, "initial mask value in [0, 1] (1 keeps everything), or 'saliency': a warm start from the input "
-        "gradient (fep.ep.warm_start). None: 'saliency' with iterations='auto', 1 with a fixed count.",
+        None,
+        "initial mask value in [0, 1] (1 keeps everything), 'saliency' (a warm start from the input "
+        "gradient, low-passed only by F-EP's own response) or 'saliency_smooth' (low-passed at cutoffs 0.25 for "
+        "every method, as in 2026-11; fep.ep.warm_start). None: the defaults' start for the method with "
+        "iterations='auto', 1 with a fixed count.",
         check=_check_init,
     )
     area_weight: float = option(
-        AREA_WEIGHT, "the area term's weight at the start; it grows geometrically to area_weight_final.",
+        AREA_WEIGHT,
+        "the area term's weight at the start; it grows geometrically to area_weight_final.",
         check=check_positive_float,
     )
     area_weight_final: float = option(
@@ -202,56 +208,72 @@ class ExplanationSettings:
     temporal_cutoff: float = option(
         0.25, "F-EP's temporal cutoff in [0, 1] (1: no low-pass in time).", check=check_unit_interval, cli=True
     )
-    spatial_cutoff: float = option(
-        0.25, "F-EP's spatial cutoff in [0, 1] (1: no low-pass in space).", check=check_unit_interval, cli=True
+    spatial_cutoff: float | None = option(
+        None, "F-EP's spatial cutoff in [0, 1] (1: no low-pass in space). None: the defaults' (2026-12: 1, time only).",
+        check=check_optional(check_unit_interval), cli=True,
     )
     filter_type: str = option(
         FILTER_GAUSSIAN, "the low-pass response: 'ideal', 'gaussian' or 'butterworth' (fep.ep.dct).", choices=FILTERS
     )
     filter_order: int = option(2, "the Butterworth filter's order.", check=check_positive_int)
     modulate: str | None = option(
-        None, "which gradient is low-passed: 'energy' (all of it; None means this) or 'reward' (the model's only; "
+        None,
+        "which gradient is low-passed: 'energy' (all of it; None means this) or 'reward' (the model's only; "
         "the sites of fep.ep.lowpass.SITES say where each is possible).",
         choices=MODULATED,
     )
     lowpass_at: str = option(
-        LOWPASS_AT_GRADIENT, "where the low-pass acts: on the 'gradient', on the optimiser's 'update', or in the "
+        LOWPASS_AT_GRADIENT,
+        "where the low-pass acts: on the 'gradient', on the optimiser's 'update', or in the "
         "mask's 'parametrization' by low DCT coefficients (fep.ep.lowpass).",
         choices=LOWPASS_SITES,
     )
     preserve_norm: bool | None = option(
-        None, "rescale the low-passed gradient (or update) to its norm (None: True at the gradient, else False).",
-        check=_check_bool,
+        None,
+        "rescale the low-passed gradient (or update) to its norm (None: True at the gradient, else False).",
+        check=check_bool,
     )
     schedule: str | Callable[[int, int], tuple[float, float]] | None = option(
-        None, "None (fixed cutoffs), 'linear' (coarse to fine over the first half) or "
+        None,
+        "None (fixed cutoffs), 'linear' (coarse to fine over the first half) or "
         "f(iteration, iterations) -> (temporal_cutoff, spatial_cutoff).",
         check=_check_schedule,
     )
     core_weight: float | None = option(
-        None, "STEP's core-loss weight (None: the method's preset, 300 for step, else 0).", check=_check_non_negative
+        None, "STEP's core-loss weight (None: the method's preset, 300 for step, else 0).", check=check_non_negative
     )
     core_start: int | None = option(
-        None, "the iteration STEP's core loss starts at (None: a twentieth of the area-weight schedule).",
-        check=check_optional(_check_integer),
+        None,
+        "the iteration STEP's core loss starts at (None: a twentieth of the area-weight schedule).",
+        check=check_optional(check_integer),
     )
     core_frames: int = option(7, "the core loss's ellipsoid kernel in frames.", check=check_positive_int)
     core_size: int = option(11, "the core loss's ellipsoid kernel in pixels.", check=check_positive_int)
     jitter: bool = option(
-        False, "flip the masked clips left-right on even iterations (for mirror-invariant image classes only).",
-        check=_check_bool,
+        False,
+        "flip the masked clips left-right on even iterations (for mirror-invariant image classes only).",
+        check=check_bool,
     )
     num_levels: int = option(8, "levels of the perturbation pyramid (at least 2).", check=check_num_levels)
     max_blur: float = option(20.0, "the blur (sigma, pixels) of the pyramid's last level.", check=check_positive_float)
     max_batch: int | None = option(
-        None, "most masked clips per model call (None: fit the free memory).",
-        check=check_optional(check_positive_int), cli=True,
+        None,
+        "most masked clips per model call (None: fit the free memory).",
+        check=check_optional(check_positive_int),
+        cli=True,
     )
-    seed: int = option(0, "seeds the call's random numbers (the tie-break of the area ranking).", check=_check_integer)
+    seed: int = option(0, "seeds the call's random numbers (the tie-break of the area ranking).", check=check_integer)
     autocast: str | None = option(
         None, "'bf16' or 'fp16' runs the model's forward pass in that precision on CUDA; masks, losses and "
         "optimiser stay in float32. None: float32.",
         choices=tuple(AUTOCAST_DTYPES), cli=True,
+    )
+    defaults: str = option(
+        CURRENT_DEFAULTS,
+        "the named set of defaults for the options left unset (fep.ep.presets.DEFAULTS): "
+        f"{CURRENT_DEFAULTS!r}, or '2026-11' to reproduce earlier results.",
+        choices=tuple(DEFAULTS),
+        cli=True,
     )  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -259,8 +281,12 @@ class ExplanationSettings:
             check = f.metadata["check"]
             if check is not None:
                 object.__setattr__(self, f.name, check(f.name, getattr(self, f.name)))
+        named = self.named_defaults
         resolved = dict(
-            init=(INIT_SALIENCY if self.auto else 1.0) if self.init is None else self.init,
+            areas=named.areas if self.areas is None else self.areas,
+            saliency=named.saliency if self.saliency is None else self.saliency,
+            spatial_cutoff=named.spatial_cutoff if self.spatial_cutoff is None else self.spatial_cutoff,
+            init=(named.auto_init[self.method] if self.auto else 1.0) if self.init is None else self.init,
             modulate=MODULATE_ENERGY if self.modulate is None else self.modulate,  # measured: results/design_study
             preserve_norm=self.lowpass_at == LOWPASS_AT_GRADIENT if self.preserve_norm is None else self.preserve_norm,
             lr=DEFAULT_LR[self.optimizer] if self.lr is None else self.lr,
@@ -317,7 +343,12 @@ class ExplanationSettings:
     @property
     def schedule_length(self) -> int:
         """Iterations over which the area weight grows to its final value (and cutoff schedules run)."""
-        return AUTO_SCHEDULE if self.auto else self.iterations
+        return self.named_defaults.auto_schedule if self.auto else self.iterations
+
+    @property
+    def named_defaults(self) -> Defaults:
+        """What the options left unset mean (:data:`fep.ep.presets.DEFAULTS`)."""
+        return DEFAULTS[self.defaults]
 
     @property
     def preset(self) -> Preset:
@@ -333,11 +364,13 @@ class ExplanationSettings:
         return values
 
     def __repr__(self) -> str:
-        baseline = ExplanationSettings(method=self.method)
+        baseline = ExplanationSettings(method=self.method, defaults=self.defaults)
         changed = [
             f"{f.name}={getattr(self, f.name)!r}"
             for f in fields(self)
-            if f.name == "method" or getattr(self, f.name) != getattr(baseline, f.name)
+            if f.name == "method"
+            or (f.name == "defaults" and self.defaults != CURRENT_DEFAULTS)
+            or getattr(self, f.name) != getattr(baseline, f.name)
         ]
         return f"ExplanationSettings({', '.join(changed)})"
 

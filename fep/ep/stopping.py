@@ -4,11 +4,13 @@ A fixed iteration count spends most of a run polishing: on the synthetic benchma
 their area and their final quality long before 100 iterations (``benchmarks/bench_auto.py``). With
 ``"auto"``:
 
-- the area weight follows the schedule of a :data:`AUTO_SCHEDULE`-iteration run, from
+- the area weight follows the schedule of a ``schedule``-iteration run (the named defaults'
+  ``auto_schedule``, :data:`fep.ep.presets.DEFAULTS`: 20 in 2026-12, :data:`AUTO_SCHEDULE` in 2026-11), from
   :math:`\lambda_0` to :math:`\lambda_{end}`, and then stays at :math:`\lambda_{end}`;
 - from the iteration at which the area weight is final, a mask has converged when its **area error**
   — the share of its voxels above 0.5 minus the area it should keep, in absolute value (per frame
-  for 2D-EP, averaged) — is at most :data:`AUTO_AREA_TOLERANCE` times the area, and the **energy's
+  for 2D-EP, averaged) — is at most :data:`AUTO_AREA_TOLERANCE` times the area (never less than
+  :data:`AUTO_AREA_TOLERANCE_FLOOR` of the clip), and the **energy's
   relative change** over the last :data:`AUTO_WINDOW` iterations, its range
   :math:`\max_{i-W \le j \le i} E_j - \min_{i-W \le j \le i} E_j` over
   :math:`|R_i| + \lambda_i \mathcal A_i + \mu_i \mathcal C_i`, is at most :data:`AUTO_ENERGY_TOLERANCE`
@@ -32,6 +34,7 @@ __all__ = [
     "AUTO_SCHEDULE",
     "AUTO_WINDOW",
     "AUTO_AREA_TOLERANCE",
+    "AUTO_AREA_TOLERANCE_FLOOR",
     "AUTO_ENERGY_TOLERANCE",
     "STOP_CONVERGED",
     "STOP_CAP",
@@ -44,6 +47,9 @@ AUTO_CAP = 100
 AUTO_SCHEDULE = 10
 AUTO_WINDOW = 3
 AUTO_AREA_TOLERANCE = 0.1  # relative: 10 % of the area (0.005 of the clip at a = 0.05)
+# ... but never below 0.1 % of the clip: a mask of 0.5 % is about 20 grid cells on a 16 x 112 x 112
+# clip, and 10 % of it (two cells) was hit only by chance, so small masks ran to the cap.
+AUTO_AREA_TOLERANCE_FLOOR = 0.001
 AUTO_ENERGY_TOLERANCE = 0.05
 STOP_CONVERGED, STOP_CAP, STOP_FIXED = "converged", "cap", "fixed"
 
@@ -56,16 +62,20 @@ class Stopping:
         clips: N.
         auto: stop masks once converged (else run every mask for the fixed count).
         device: where the flags live (the masks' device).
+        schedule: the iterations of the area weight's schedule; no mask stops before its end.
 
     Attributes:
         active: ``(N, A)`` bool, masks still being optimised.
         used: ``(N, A)`` iterations each mask ran.
     """
 
-    def __init__(self, areas: tuple[float, ...], clips: int, auto: bool, device: torch.device) -> None:
+    def __init__(
+        self, areas: tuple[float, ...], clips: int, auto: bool, device: torch.device, schedule: int = AUTO_SCHEDULE
+    ) -> None:  # fmt: skip
         shape = (clips, len(areas))
-        self.auto = auto
-        self.tolerance = AUTO_AREA_TOLERANCE * torch.tensor(areas, device=device)[None, :]
+        self.auto, self.schedule = auto, schedule
+        relative = AUTO_AREA_TOLERANCE * torch.tensor(areas, device=device)[None, :]
+        self.tolerance = relative.clamp_min(AUTO_AREA_TOLERANCE_FLOOR)
         self.active = torch.ones(shape, dtype=torch.bool, device=device)
         self.used = torch.zeros(shape, dtype=torch.long, device=device)
         self.converged = torch.zeros(shape, dtype=torch.bool, device=device)
@@ -82,7 +92,7 @@ class Stopping:
         self.used += self.active.long()
         # Not before the area weight is final: until then the energy moves with the schedule, and the
         # first steps of a momentum optimiser are too small to tell convergence from a slow start.
-        if not self.auto or i < max(AUTO_WINDOW, AUTO_SCHEDULE - 1):
+        if not self.auto or i < max(AUTO_WINDOW, self.schedule - 1):
             return False
         window = history["energy"][i - AUTO_WINDOW : i + 1]
         change = (window.amax(dim=0) - window.amin(dim=0)) / scale.clamp_min(1e-6)

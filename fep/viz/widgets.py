@@ -291,7 +291,7 @@ class CutoffExplorer(Explorer):
         w = ipywidgets_module()
         self.video, self.boxes = display_frames(rgb), None if boxes is None else as_numpy(boxes)
         self.cutoffs = sorted(explanations)
-        self.saliency = {c: explanations[c].saliency[0].detach().float() for c in self.cutoffs}
+        self.saliency = {c: explanations[c].normalised_saliency[0].detach().float() for c in self.cutoffs}
         self.numbers = {
             c: {
                 "temporal_difference": float(temporal_difference(s)),
