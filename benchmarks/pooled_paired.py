@@ -10,6 +10,7 @@ other method is among them, whichever it is). Run:
 from __future__ import annotations
 
 import csv
+import json
 import math
 import sys
 from pathlib import Path
@@ -49,9 +50,27 @@ def main(folder: Path) -> str:
     for (key, other, result), adjusted in zip(tests, holm([r["p"] for _, _, r in tests]), strict=True):
         mean, half, n = result["difference"]
         lines.append(f"{key:22s} fep-{other:9s} {mean:+.3f} ± {half:.3f} n={n} p={result['p']:.3g} holm={adjusted:.3g}")
+    lines += ["", *_matched_area_table(folder, methods)]
     text = "\n".join(lines) + "\n"
     (folder / "pooled.txt").write_text(text)
     return text
+
+
+def _matched_area_table(folder: Path, methods: list[str]) -> list[str]:
+    """The matched-area game area by area: mean keep / remove (± 95 % t) per method, from the items."""
+    items = [json.loads(p.read_text()) for p in sorted((folder / "items").glob("*.json"))]
+    areas = json.loads((folder / "summary.json").read_text())["info"]["game_areas"]
+    lines = ["matched-area game by area (keep the top a of the voxels, or remove them; normalised margin):",
+             "method     " + " | ".join(f"a={a:g} keep / remove" for a in areas)]  # fmt: skip
+    for method in methods:
+        rows = [r for r in items if r["method"] == method and r.get("game_keep_curve") is not None]
+        cells = []
+        for k in range(len(areas)):
+            keep = mean_ci([r["game_keep_curve"][k] for r in rows])
+            remove = mean_ci([r["game_remove_curve"][k] for r in rows])
+            cells.append(f"{keep[0]:.3f}±{keep[1]:.3f} / {remove[0]:.3f}±{remove[1]:.3f}")
+        lines.append(f"{method:10s} " + " | ".join(cells) + f" (n={len(rows)})")
+    return lines
 
 
 if __name__ == "__main__":
