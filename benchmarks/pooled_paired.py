@@ -50,15 +50,17 @@ def main(folder: Path) -> str:
     for (key, other, result), adjusted in zip(tests, holm([r["p"] for _, _, r in tests]), strict=True):
         mean, half, n = result["difference"]
         lines.append(f"{key:22s} fep-{other:9s} {mean:+.3f} ± {half:.3f} n={n} p={result['p']:.3g} holm={adjusted:.3g}")
-    lines += ["", *_matched_area_table(folder, methods)]
+    lines += ["", *_matched_area_table(folder, methods, set(clips))]
     text = "\n".join(lines) + "\n"
     (folder / "pooled.txt").write_text(text)
     return text
 
 
-def _matched_area_table(folder: Path, methods: list[str]) -> list[str]:
-    """The matched-area game area by area: mean keep / remove (± 95 % t) per method, from the items."""
+def _matched_area_table(folder: Path, methods: list[str], clips: set[str]) -> list[str]:
+    """The matched-area game area by area: mean keep / remove (± 95 % t) per method, from the items of
+    the table's clips (a folder may hold items of a larger run not merged yet)."""
     items = [json.loads(p.read_text()) for p in sorted((folder / "items").glob("*.json"))]
+    items = [r for r in items if r["clip"] in clips]
     areas = json.loads((folder / "summary.json").read_text())["info"]["game_areas"]
     lines = ["matched-area game by area (keep the top a of the voxels, or remove them; normalised margin):",
              "method     " + " | ".join(f"a={a:g} keep / remove" for a in areas)]  # fmt: skip
