@@ -10,7 +10,7 @@ import torch
 from fep.ep.api import extremal_perturbation
 from fep.ep.presets import DEFAULT_AREAS
 from fep.ep.settings import ExplanationSettings
-from fep.testing import TinyVideoNet, assert_close_float32
+from fep.testing import TinyVideoNet
 
 
 def test_method_presets_and_optimiser_resolve_the_dependent_defaults():
@@ -90,10 +90,13 @@ def test_the_frozen_2026_11_defaults_reproduce_what_that_version_returned(method
     """Recorded from the code before the 2026-12 defaults (every option left unset but mask_step)."""
     result = extremal_perturbation(TinyVideoNet(), _frozen_clip(), 1, method=method, mask_step=4, progress=False,
                                    defaults="2026-11")  # fmt: skip
+    # Up to 100 iterations and a stopping decision: float32 noise of another CPU can grow along the run
+    # and move a stop by an iteration, so the masks are compared to 1e-3 and the stops to 2 iterations.
+    # The 2026-12 defaults differ from these by far more (other areas, start and schedule).
     with np.load(FROZEN) as recorded:
-        assert_close_float32(result.masks.numpy(), recorded[f"{method}/masks"], scale=1.0, msg="masks")
-        assert_close_float32(result.saliency.numpy(), recorded[f"{method}/saliency"], scale=1.0, msg="saliency")
-        assert (result.iterations_used == recorded[f"{method}/iterations_used"]).all()
+        np.testing.assert_allclose(result.masks.numpy(), recorded[f"{method}/masks"], rtol=0, atol=1e-3)
+        np.testing.assert_allclose(result.saliency.numpy(), recorded[f"{method}/saliency"], rtol=0, atol=3e-3)
+        assert np.abs(result.iterations_used - recorded[f"{method}/iterations_used"]).max() <= 2
     assert result.areas == (0.05, 0.1, 0.2) and result.settings["init"] == "saliency_smooth"
 
 
