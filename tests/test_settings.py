@@ -113,7 +113,7 @@ def test_one_set_of_default_areas_for_the_api_the_cli_and_the_benchmark():
 
 
 def test_under_auto_each_method_starts_as_chosen_and_f_ep_low_passes_in_time_only():
-    chosen = {"ep2d": "saliency", "ep3d": 1.0, "step": 1.0, "fep": "saliency"}
+    chosen = dict.fromkeys(("ep2d", "ep3d", "step", "fep"), 1.0)
     for method, start in chosen.items():
         assert ExplanationSettings(method=method).init == start
         assert ExplanationSettings(method=method, defaults="2026-11").init == "saliency_smooth"
