@@ -387,6 +387,31 @@ def test_captum_style_wrapper_and_save_load(tiny_net, tmp_path):
         Explanation.load(tmp_path / "missing.npz")
 
 
+def test_fep_is_a_captum_attribution_that_captums_metrics_accept(tiny_net):
+    """Captum's own infidelity and sensitivity_max run on FEP's input-shaped attributions."""
+    from captum.attr import Attribution
+    from captum.metrics import infidelity, sensitivity_max
+
+    explainer = FEP(tiny_net, areas=(0.1,), iterations=3, progress=False)
+    assert isinstance(explainer, Attribution) and explainer.forward_func is tiny_net
+    attributions = explainer.attribute(GOOD, target=1, output="input")
+    result = explainer.attribute(GOOD, target=1)
+    assert attributions.shape == GOOD.shape
+    assert torch.equal(attributions[:, 0], result.saliency) and torch.equal(attributions[:, 2], result.saliency)
+    assert torch.equal(explainer.attribute(GOOD, target=1, output="saliency"), result.saliency)
+
+    def perturb(inputs):
+        noise = 0.01 * torch.randn(inputs.shape, generator=torch.Generator().manual_seed(0))
+        return noise, inputs - noise
+
+    score = infidelity(tiny_net, perturb, GOOD, attributions, target=1)
+    assert score.shape == (1,) and torch.isfinite(score).all()
+    sensitivity = sensitivity_max(explainer.attribute, GOOD, target=1, output="input", n_perturb_samples=2)
+    assert sensitivity.shape == (1,) and torch.isfinite(sensitivity).all()
+    with pytest.raises(ValueError, match="Unknown output 'mask'; choose one of 'explanation', 'saliency', 'input'"):
+        explainer.attribute(GOOD, target=1, output="mask")
+
+
 def test_every_method_is_listed():
     assert METHODS == ("ep2d", "ep3d", "step", "fep")
 
