@@ -489,3 +489,15 @@ def test_a_target_beyond_the_last_registered_layer_width_is_explained():
     assert result.target == [5] and result.masks.shape == (1, len(DEFAULT_AREAS), 4, 16, 16)
     with pytest.raises(ValueError, match="out of range for a model with 10 classes"):
         extremal_perturbation(TwoHeadNet(), torch.rand(1, 3, 4, 16, 16), 10, iterations=3, progress=False)
+
+
+def test_the_progress_bar_tells_the_truth_under_auto(tiny_net, capsys):
+    """What it waits for, the energy every iteration, and a complete bar once every mask converged."""
+    result = extremal_perturbation(tiny_net, GOOD, 1, areas=(0.1, 0.2), progress=True)
+    lines = [line.strip() for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.strip()]
+    used = int(result.iterations_used.max())
+    assert result.stop_reason == [["converged", "converged"]] and used < 100
+    assert f"{used}/{used}" in lines[-1] and "100%" in lines[-1] and "2/2 masks converged" in lines[-1]
+    assert any("area weight grows until iteration" in line for line in lines)
+    energies = {line.split("energy ")[1].split(",")[0] for line in lines if "energy " in line}
+    assert len(energies) >= used // 2  # refreshed every iteration, not every tenth

@@ -125,8 +125,8 @@ def optimise_masks(
     # mask has stopped.
     history = {key: base.new_full((settings.max_iterations, *problem.shape[:2]), float("nan")) for key in HISTORY_KEYS}
     shown = base.new_empty(*problem.shape[:3], *problem.size) if callback is not None else None
-    bar = tqdm(range(settings.max_iterations), desc=settings.method, disable=not progress, leave=False)
-    for i in bar:
+    bar = _progress_bar(settings, progress)
+    for i in range(settings.max_iterations):
         response, grads = responses(i), None
         area_error, scale = base.new_zeros(problem.shape[:2]), base.new_ones(problem.shape[:2])
         for part in chunks:
@@ -143,8 +143,8 @@ def optimise_masks(
             chunks = active_chunks(stopping.active, problem.pairs_per_call)
         _step(site, optimizer, leaf, site.combine(grads, response), response, ~stopping.active)
         last = i == settings.max_iterations - 1 or not chunks
-        if progress and (i % 10 == 0 or last):
-            bar.set_postfix(energy=f"{history['energy'][i].nanmean().item():.3f}", active=int(stopping.active.sum()))
+        if progress:
+            _show(bar, i, history, stopping, converged=not chunks)
         if callback is not None and (i % callback_every == 0 or last):
             callback(i, shown, {key: value[: i + 1] for key, value in history.items()})
         if not chunks:
@@ -211,6 +211,21 @@ def explain(
 
 
 # ---- the pieces the loop and explain() use ----
+
+
+def _progress_bar(settings: ExplanationSettings, progress: bool):
+    """One bar per explanation; under ``auto`` its total is the cap, shortened to the truth on convergence."""
+    cap = f" (auto, at most {settings.max_iterations})" if settings.auto else ""
+    return tqdm(total=settings.max_iterations, desc=f"{settings.method}{cap}", unit="it", disable=not progress)
+
+
+def _show(bar, i: int, history: dict, stopping: Stopping, converged: bool) -> None:
+    """The energy and what the run waits for, every iteration; a converged run ends as a complete bar."""
+    bar.update(1)
+    bar.set_postfix_str(f"energy {history['energy'][i].nanmean().item():.3f}, {stopping.waiting_for(i)}", refresh=False)
+    if converged:
+        bar.total = bar.n  # every mask converged: the run is complete, not cut short
+    bar.refresh()
 
 
 def _growth(settings: ExplanationSettings) -> float:
