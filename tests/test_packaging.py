@@ -172,9 +172,10 @@ def test_the_wheel_installs_into_a_fresh_virtualenv_and_runs_fep_demo(tmp_path):
 
     source = tmp_path / "source"
     source.mkdir()
-    for name in ("pyproject.toml", "README.md", "fep", "data"):
-        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
-        copy(ROOT / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for name in ("fep", "data"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     quiet = {"check": True, "capture_output": True, "text": True}
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(tmp_path / "wheel")], **quiet)  # fmt: skip

@@ -97,6 +97,7 @@ def test_live_view_updates_during_an_optimisation():
 
 def test_every_explorer_is_a_widget_that_composes_in_boxes():
     import ipywidgets
+
     from fep.viz.widgets import CutoffExplorer
 
     result = _explanation("fep")

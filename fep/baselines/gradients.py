@@ -322,10 +322,11 @@ def occlusion(
         raise FepValueError(f"window must be (frames, height, width) of positive sizes, got {window}.")
     video, targets, forward = _checked_inputs("occlusion", model, video, target)
     size = tuple(video.shape[2:])
-    if any(w > d for w, d in zip(window, size, strict=True)):
+    fitted = tuple(min(w, d) for w, d in zip(window, size, strict=True))
+    if fitted != tuple(window):
         raise FepValueError(
             f"The occlusion window {tuple(window)} is larger than the clip's (frames, height, width) {size}; "
-            f"pass a window of at most {size}, e.g. window={tuple(min(w, d) for w, d in zip(window, size, strict=True))}."
+            f"pass a window of at most {size}, e.g. window={fitted}."
         )
     stride = tuple(max(1, w // 2) for w in window) if stride is None else tuple(stride)
     channels = video.shape[1]

@@ -19,7 +19,6 @@ import inspect
 from collections.abc import Callable
 
 import torch
-
 from captum.attr import Attribution
 
 from fep.ep.checks import check_choice, check_model

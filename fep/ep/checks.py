@@ -159,9 +159,11 @@ def check_model(model: object, caller: str = "", needs_module: bool = False):
             f"{type(model).__name__}; pass the network itself (wrap its output in a small nn.Module if needed)."
         )
     if isinstance(model, type):
-        raise FepTypeError(f"model is the class {model.__name__}, not a model; pass an instance, e.g. {model.__name__}().")
+        name = model.__name__
+        raise FepTypeError(f"model is the class {name}, not a model; pass an instance, e.g. {name}().")
     if not callable(model):
-        raise FepTypeError(f"model must be a torch.nn.Module or a callable returning logits, got {type(model).__name__}.")
+        kind = type(model).__name__
+        raise FepTypeError(f"model must be a torch.nn.Module or a callable returning logits, got {kind}.")
     if not _WARNED_PLAIN_FUNCTION[0]:
         _WARNED_PLAIN_FUNCTION[0] = True
         warnings.warn(

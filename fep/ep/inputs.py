@@ -209,7 +209,8 @@ def _checked_clips(caller: str, model, video, one_clip: bool) -> tuple[torch.Ten
     is_image = isinstance(video, torch.Tensor) and video.ndim == 4
     clips = _converted(check_video(video).detach(), model)
     if one_clip and clips.shape[0] != 1:
-        raise FepValueError(f"{caller} takes one clip (1, C, T, H, W), got {tuple(clips.shape)}; pass video[i : i + 1].")
+        shape = tuple(clips.shape)
+        raise FepValueError(f"{caller} takes one clip (1, C, T, H, W), got {shape}; pass video[i : i + 1].")
     return clips, is_image
 
 

@@ -16,8 +16,8 @@ from functools import partial
 import torch
 
 from fep.ep.dct import lowpass
-from fep.ep.memory import chunk_size, describe, item_bytes, saved_activation_bytes
 from fep.ep.inputs import ModelInputs, check_logits, model_forward
+from fep.ep.memory import chunk_size, describe, item_bytes, saved_activation_bytes
 from fep.ep.objectives import area_zero_counts
 from fep.ep.perturbation import Perturbation, mask_grid
 from fep.ep.settings import AUTOCAST_DTYPES, INIT_SALIENCY, INIT_SALIENCY_SMOOTH, ExplanationSettings

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fep.errors import FepValueError
-from fep.viz.figures import figure
+from fep.viz.figures import NotebookFigure, figure
 
 __all__ = ["plot_fep_loop"]
 

@@ -9,7 +9,7 @@ import torch
 
 from fep.bench.map_metrics import auc, spectrum_profile
 from fep.bench.methods import label_of
-from fep.viz.figures import as_numpy, figure, shade_evidence
+from fep.viz.figures import NotebookFigure, as_numpy, figure, shade_evidence
 
 __all__ = ["plot_spectrum", "plot_history", "plot_temporal_profile", "plot_frame_changes", "plot_curves"]
 
