@@ -156,8 +156,8 @@ def test_a_fine_tuned_checkpoint_explains_a_clip_with_its_own_class_names(tmp_pa
     (tmp_path / "classes.txt").write_text("jump\nrun\nsit\nstand\nwave\n")
     out = tmp_path / "run"
     code = main([
-        "explain", str(SAMPLE), "--model", "r3d_18", "--weights", str(weights), "--classes", str(tmp_path / "classes.txt"),
-        "--frames", "4", "--size", "32", "--iterations", "2", "--areas", "0.1", "--out", str(out), "--offline",
+        "explain", str(SAMPLE), "--model", "r3d_18", "--weights", str(weights),
+        "--classes", str(tmp_path / "classes.txt"), "--frames", "4", "--size", "32", "--iterations", "2", "--areas", "0.1", "--out", str(out), "--offline",
     ])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
@@ -224,5 +224,6 @@ def test_a_corrupt_file_and_a_short_video_print_one_line_each(tmp_path):
                             "--iterations", "1", "--areas", "0.1", "--out", str(tmp_path / "s")],
                            capture_output=True, text=True)  # fmt: skip
     notes = [line for line in short.stderr.splitlines() if "padded" in line]
-    assert short.returncode == 0 and notes == [f"fep: note: {SAMPLE} has 16 frames; padded to 40 by repeating the last frame."]
+    padded = f"fep: note: {SAMPLE} has 16 frames; padded to 40 by repeating the last frame."
+    assert short.returncode == 0 and notes == [padded]
     assert "warnings.warn" not in short.stderr and "UserWarning" not in short.stderr
