@@ -157,7 +157,8 @@ def test_a_fine_tuned_checkpoint_explains_a_clip_with_its_own_class_names(tmp_pa
     out = tmp_path / "run"
     code = main([
         "explain", str(SAMPLE), "--model", "r3d_18", "--weights", str(weights),
-        "--classes", str(tmp_path / "classes.txt"), "--frames", "4", "--size", "32", "--iterations", "2", "--areas", "0.1", "--out", str(out), "--offline",
+        "--classes", str(tmp_path / "classes.txt"), "--frames", "4", "--size", "32", "--iterations", "2",
+        "--areas", "0.1", "--out", str(out), "--offline",
     ])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
