@@ -307,6 +307,8 @@ CASES = [
      r"is 4-D but the model takes clips \(N, C, T, H, W\); .*add the batch axis: video\[None\]"),
     ("one 3-frame clip without its batch axis", None, torch.rand(3, 3, 16, 16), 0, ValueError,
      r"add the batch axis: video\[None\]"),
+    ("image batch for a video model", None, torch.rand(2, 3, 16, 16), 0, ValueError,
+     r"is an image batch \(N, C, H, W\) but the model takes clips .*add a time axis .*video\[:, :, None\]"),
     ("frames-first clip", None, torch.rand(1, 4, 3, 16, 16), 0, ValueError,
      r"looks frames-first \(N, T, C, H, W\) .*pass video\.permute\(0, 2, 1, 3, 4\)"),
     ("integer clip", None, torch.zeros(CLIP, dtype=torch.uint8), 0, TypeError, r"floating tensor, got torch\.uint8"),

@@ -115,6 +115,11 @@ def _layout_advice(shape: tuple[int, ...], model: Callable) -> str | None:
         return None
     expected = conv.in_channels
     if len(shape) == 4 and isinstance(conv, torch.nn.Conv3d):
+        if shape[1] == expected and shape[0] != expected:
+            return (
+                f"The input {shape} is an image batch (N, C, H, W) but the model takes clips (N, C, T, H, W); "
+                "add a time axis for one-frame clips: video[:, :, None]."
+            )
         return (
             f"The input {shape} is 4-D but the model takes clips (N, C, T, H, W); for one clip (C, T, H, W) "
             "add the batch axis: video[None]."
