@@ -41,10 +41,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fep.models.registry import available_models
-
-    models = available_models()
-
     parser = _Parser(
         prog="fep", description="Explain video classifiers with F-EP (frequency-based extremal perturbation)."
     )
@@ -71,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     debug(demo)
     demo.set_defaults(func=cmd_demo)
 
+    _add_explain_parser(sub, debug, outputs)
+    add_experiments_parser(sub, debug)
+    return parser
+
+
+def _add_explain_parser(sub, debug, outputs) -> None:
+    from fep.models.registry import available_models
+
+    models = available_models()
     explain = sub.add_parser(
         "explain",
         help="explain any video with any supported model",
@@ -101,8 +106,6 @@ def build_parser() -> argparse.ArgumentParser:
     outputs(explain, "results/explain")
     debug(explain)
     explain.set_defaults(func=cmd_explain)
-    add_experiments_parser(sub, debug)
-    return parser
 
 
 def _one_line_note(message, category, filename, lineno, file=None, line=None) -> None:
