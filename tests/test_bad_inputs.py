@@ -19,6 +19,9 @@ import numpy as np
 import pytest
 import torch
 
+from fep import FEP
+from fep.baselines import gradients
+from fep.bench import faithfulness
 from fep.cli import main, output_folder
 from fep.data.samples import SAMPLES_DIR
 from fep.data.video import VideoError, load_video, write_video
@@ -215,7 +218,10 @@ ROWS = [
         r"returned \(1, 8, 4\) .*needs logits of shape \(batch, num_classes\) — wrap the model"),
     Row("model on another device", lambda c: _engine(c, model=TinyVideoNet().to("meta")), ValueError,
         r"The model is on meta but the video is on cpu; move one of them"),
-    Row("not a model", lambda c: _engine(c, model=lambda x: x), TypeError, r"model must be a torch\.nn\.Module"),
+    Row("not a model", lambda c: _engine(c, model=42), TypeError,
+        r"model must be a torch\.nn\.Module or a callable returning logits, got int"),
+    Row("a function returning the clip", lambda c: _engine(c, model=lambda x: x), ValueError,
+        r"returned \(1, 3, 4, 16, 16\) .*needs logits of shape \(batch, num_classes\) — wrap the model"),
     Row("corrupted checkpoint", lambda c: load_model("toy", weights=_empty_file(c)), CheckpointError,
         r"not a readable PyTorch checkpoint .*; re-download or re-create it"),
     Row("checkpoint that runs code", lambda c: load_model("toy", weights=_evil_checkpoint(c)), CheckpointError,
@@ -257,6 +263,103 @@ def test_the_memory_error_is_raised_before_the_optimisation(tmp_path, monkeypatc
     with pytest.raises(InsufficientMemoryError):
         extremal_perturbation(model, torch.rand(1, 3, 8, 64, 64), 0, iterations=50, progress=False)
     assert model.calls == 1  # only the measuring forward pass
+
+
+# --- every public function that runs a model: the same checks and messages, before the model runs twice ---
+
+
+class TupleNet(torch.nn.Module):
+    """A model returning (logits, features), as many research models do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = TinyVideoNet(num_classes=4)
+
+    def forward(self, x):
+        return self.net(x), x.mean()
+
+
+def _map(video) -> torch.Tensor:
+    return torch.rand(video.shape[-3:], generator=torch.Generator().manual_seed(0))
+
+
+RUNNERS = {
+    "extremal_perturbation": lambda m, v, t: extremal_perturbation(m, v, t, iterations=2, areas=(0.1,), progress=False),
+    "FEP.attribute": lambda m, v, t: FEP(m, iterations=2, areas=(0.1,), progress=False).attribute(v, target=t),
+    "vanilla_gradient": lambda m, v, t: gradients.vanilla_gradient(m, v, t),
+    "gradient_x_input": lambda m, v, t: gradients.gradient_x_input(m, v, t),
+    "smoothgrad": lambda m, v, t: gradients.smoothgrad(m, v, t, samples=2, progress=False),
+    "integrated_gradients": lambda m, v, t: gradients.integrated_gradients(m, v, t, steps=2, progress=False),
+    "grad_cam": lambda m, v, t: gradients.grad_cam(m, v, t),
+    "occlusion": lambda m, v, t: gradients.occlusion(m, v, t, window=(2, 8, 8), progress=False),
+    "deletion_insertion": lambda m, v, t: faithfulness.deletion_insertion(m, v, t, _map(v), steps=2),
+    "matched_area_game": lambda m, v, t: faithfulness.matched_area_game(m, v, t, _map(v)),
+    "kept_probability": lambda m, v, t: faithfulness.kept_probability(m, v, t, _map(v)[None]),
+}  # fmt: skip
+
+CLIP = (1, 3, 4, 16, 16)
+CASES = [
+    # (name, model (None: the counting tiny net), video, target, error, message)
+    ("model returns a tuple", TupleNet, torch.rand(CLIP), 0, ValueError,
+     r"returned a tuple of 2, not a logits tensor; .*wrap it: model=lambda v: net\(v\)\[0\]"),
+    ("not a model", lambda: 42, torch.rand(CLIP), 0, TypeError, r"a torch\.nn\.Module or a callable returning logits"),
+    ("one clip without its batch axis", None, torch.rand(3, 4, 16, 16), 0, ValueError,
+     r"is 4-D but the model takes clips \(N, C, T, H, W\); .*add the batch axis: video\[None\]"),
+    ("one 3-frame clip without its batch axis", None, torch.rand(3, 3, 16, 16), 0, ValueError,
+     r"add the batch axis: video\[None\]"),
+    ("image batch for a video model", None, torch.rand(2, 3, 16, 16), 0, ValueError,
+     r"is an image batch \(N, C, H, W\) but the model takes clips .*add a time axis .*video\[:, :, None\]"),
+    ("frames-first clip", None, torch.rand(1, 4, 3, 16, 16), 0, ValueError,
+     r"looks frames-first \(N, T, C, H, W\) .*pass video\.permute\(0, 2, 1, 3, 4\)"),
+    ("integer clip", None, torch.zeros(CLIP, dtype=torch.uint8), 0, TypeError, r"floating tensor, got torch\.uint8"),
+    ("NaN in the clip", None, torch.full(CLIP, float("nan")), 0, ValueError, r"NaN or Inf values; clean"),
+    ("target out of range", None, torch.rand(CLIP), 9, ValueError,
+     r"Target 9 is out of range for a model with 4 classes; pass an index between 0 and 3"),
+    ("float target", None, torch.rand(CLIP), 1.5, TypeError, r"target must be a class index"),
+    ("negative numpy target", None, torch.rand(CLIP), np.int64(-2), ValueError, r"Target -2 is negative"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
+def test_every_model_running_function_refuses_bad_input_alike(runner, case):
+    _, make_model, video, target, error, message = case
+    counting = Counting(TinyVideoNet(num_classes=4))
+    model = counting if make_model is None else make_model()
+    with pytest.raises(error) as caught:
+        RUNNERS[runner](model, video, target)
+    assert isinstance(caught.value, FepError) and re.search(message, str(caught.value)), str(caught.value)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
+    assert counting.calls <= 1  # at most the probe ran
+
+
+def test_grad_cam_says_it_needs_a_module_and_occlusion_a_window_that_fits():
+    net = TinyVideoNet(num_classes=4)
+    with pytest.raises(FepError, match=r"grad_cam reads a layer's activations, so model must be a torch\.nn\.Module"):
+        gradients.grad_cam(lambda v: net(v), torch.rand(CLIP), 0)
+    too_large = r"window \(8, 8, 8\) is larger than the clip's .* \(4, 16, 16\); .*window=\(4, 8, 8\)"
+    with pytest.raises(FepError, match=too_large):
+        gradients.occlusion(net, torch.rand(CLIP), 0, window=(8, 8, 8), progress=False)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_every_model_running_function_takes_inputs_as_researchers_pass_them(runner):
+    """float64 clips (converted, with a note), numpy targets, None for the predicted class, and any callable."""
+    net = TinyVideoNet(num_classes=4)
+    clip = torch.rand(CLIP, generator=torch.Generator().manual_seed(1))
+    predicted = int(net(clip).argmax())
+    with pytest.warns(UserWarning, match=r"The clip is float64 and the model float32; fep converted the clip"):
+        RUNNERS[runner](net, clip.double(), 1)
+    for target in (np.int64(1), np.argmax(np.array([[0.1, 0.9, 0.0, 0.0]]), 1), None):
+        RUNNERS[runner](net, clip, target)
+    if runner != "grad_cam":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the once-per-session note on plain functions
+            RUNNERS[runner](lambda v: net(v), clip, None)
+    if runner in ("extremal_perturbation", "FEP.attribute"):
+        result = RUNNERS[runner](net, clip, None)
+        assert result.target == [predicted] and result.settings["target"] == "predicted"
+        assert RUNNERS[runner](net, clip, np.int64(2)).settings["target"] == "given"
 
 
 # --- documented conversions rather than refusals (with both video readers) ---
@@ -315,7 +418,7 @@ def _cli_rows(tmp: Path) -> list[tuple[list[str], str]]:
         (["explain", str(SAMPLE), *toy, "--iterations", "0"], "--iterations must be a positive integer"),
         (["explain", str(SAMPLE), *toy, "--temporal-cutoff", "1.5"], "--temporal-cutoff must lie in [0, 1]"),
         (["explain", str(SAMPLE), *toy, "--max-batch", "0"], "--max-batch must be a positive integer"),
-        (["explain", str(SAMPLE), *toy, "--frames", "0"], "num_frames must be a positive integer"),
+        (["explain", str(SAMPLE), *toy, "--frames", "0"], "--frames 0: an explanation over time needs at least 2"),
         (["experiments", "--clips", "0"], "--clips must be at least 1"),
         (["experiments", "--methods", "lime"], "Unknown method 'lime'"),
     ]

@@ -35,14 +35,17 @@ def _drag(page, handle, dx: float) -> None:
 
 @pytest.mark.browser
 def test_the_course_frequency_explorer_answers_its_sliders_in_jupyterlab(browser_path, course_runs):
-    """The FrequencyExplorer of notebook 02, after its Run All: dragging the frame slider and then the
-    temporal-cutoff slider makes the kernel write a new status line and a new picture each time."""
+    """The FrequencyExplorer of notebook 02, nested in a VBox under a title, after its Run All: dragging
+    the frame slider and then the temporal-cutoff slider makes the kernel write a new status line and a
+    new picture each time."""
     from playwright.sync_api import expect
 
     page, errors = course_runs.page_on(SLIDER_NOTEBOOK)
     before_drags = len(errors)
     explorer = page.locator(VISIBLE_OUTPUTS).filter(has=page.locator(".widget-html-content", has_text="concentration"))
     expect(explorer).to_have_count(1)
+    expect(explorer.locator(".widget-vbox .widget-vbox").first).to_be_visible()  # the explorer inside a box
+    expect(explorer.locator(".widget-html-content", has_text="The input gradient of the toy model")).to_be_visible()
     status = explorer.locator(".widget-html-content", has_text="concentration")
     expect(status).to_contain_text("frame 0")
     image = explorer.locator(".jupyter-widgets img").first

@@ -387,6 +387,31 @@ def test_captum_style_wrapper_and_save_load(tiny_net, tmp_path):
         Explanation.load(tmp_path / "missing.npz")
 
 
+def test_fep_is_a_captum_attribution_that_captums_metrics_accept(tiny_net):
+    """Captum's own infidelity and sensitivity_max run on FEP's input-shaped attributions."""
+    from captum.attr import Attribution
+    from captum.metrics import infidelity, sensitivity_max
+
+    explainer = FEP(tiny_net, areas=(0.1,), iterations=3, progress=False)
+    assert isinstance(explainer, Attribution) and explainer.forward_func is tiny_net
+    attributions = explainer.attribute(GOOD, target=1, output="input")
+    result = explainer.attribute(GOOD, target=1)
+    assert attributions.shape == GOOD.shape
+    assert torch.equal(attributions[:, 0], result.saliency) and torch.equal(attributions[:, 2], result.saliency)
+    assert torch.equal(explainer.attribute(GOOD, target=1, output="saliency"), result.saliency)
+
+    def perturb(inputs):
+        noise = 0.01 * torch.randn(inputs.shape, generator=torch.Generator().manual_seed(0))
+        return noise, inputs - noise
+
+    score = infidelity(tiny_net, perturb, GOOD, attributions, target=1)
+    assert score.shape == (1,) and torch.isfinite(score).all()
+    sensitivity = sensitivity_max(explainer.attribute, GOOD, target=1, output="input", n_perturb_samples=2)
+    assert sensitivity.shape == (1,) and torch.isfinite(sensitivity).all()
+    with pytest.raises(ValueError, match="Unknown output 'mask'; choose one of 'explanation', 'saliency', 'input'"):
+        explainer.attribute(GOOD, target=1, output="mask")
+
+
 def test_every_method_is_listed():
     assert METHODS == ("ep2d", "ep3d", "step", "fep")
 
@@ -464,3 +489,15 @@ def test_a_target_beyond_the_last_registered_layer_width_is_explained():
     assert result.target == [5] and result.masks.shape == (1, len(DEFAULT_AREAS), 4, 16, 16)
     with pytest.raises(ValueError, match="out of range for a model with 10 classes"):
         extremal_perturbation(TwoHeadNet(), torch.rand(1, 3, 4, 16, 16), 10, iterations=3, progress=False)
+
+
+def test_the_progress_bar_tells_the_truth_under_auto(tiny_net, capsys):
+    """What it waits for, the energy every iteration, and a complete bar once every mask converged."""
+    result = extremal_perturbation(tiny_net, GOOD, 1, areas=(0.1, 0.2), progress=True)
+    lines = [line.strip() for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.strip()]
+    used = int(result.iterations_used.max())
+    assert result.stop_reason == [["converged", "converged"]] and used < 100
+    assert f"{used}/{used}" in lines[-1] and "100%" in lines[-1] and "2/2 masks converged" in lines[-1]
+    assert any("area weight grows until iteration" in line for line in lines)
+    energies = {line.split("energy ")[1].split(",")[0] for line in lines if "energy " in line}
+    assert len(energies) >= used // 2  # refreshed every iteration, not every tenth

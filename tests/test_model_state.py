@@ -37,9 +37,12 @@ def test_frozen_model_restores_after_an_exception_and_grad_mode():
 def test_model_device_and_type_check():
     assert model_device(TinyVideoNet()) == torch.device("cpu")
     assert model_device(torch.nn.ReLU()) is None
-    with pytest.raises(TypeError, match="torch.nn.Module"):
-        with frozen_model(lambda x: x):
+    with pytest.raises(TypeError, match="torch.nn.Module or a callable"):
+        with frozen_model(42):
             pass
+    function = lambda x: x  # noqa: E731  a plain function has nothing to freeze: borrowed as it is
+    with frozen_model(function) as borrowed:
+        assert borrowed is function
 
 
 # ---- every function that runs the user's model borrows it through frozen_model ----

@@ -1,9 +1,11 @@
 """The conda environment.yml must name exactly the runtime dependencies of pyproject.toml."""
 
+import os
 import re
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 if sys.version_info >= (3, 11):
@@ -130,3 +132,71 @@ def test_the_loop_reads_top_to_bottom_in_at_most_60_lines_and_names_no_method():
     assert len(source.splitlines()) <= 60
     assert not [name for name in REGISTRY if f'"{name}"' in source]
     assert "E(P)" in engine.__doc__ and "IDCT" in engine.__doc__  # the energy and the F-EP modulation
+
+
+# --- the wheel: what `pip install fep` gives a user who never sees the repository ---
+
+PACKAGES_DECLARED = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+
+
+def test_the_wheel_lists_every_package_and_ships_data():
+    folders = {f"fep.{p.name}" for p in (ROOT / "fep").iterdir() if (p / "__init__.py").exists()}
+    assert set(PACKAGES_DECLARED) == {"fep", "fep._data", *folders}
+
+
+def test_no_name_in_a_package_shadows_one_of_its_modules():
+    """After ``import fep``, ``fep.x`` and ``fep.ep.x`` are the module x wherever a module x exists."""
+    import importlib
+    import pkgutil
+
+    import fep
+
+    for package in pkgutil.walk_packages(fep.__path__, "fep."):
+        if package.ispkg or package.name == "fep":
+            parent = importlib.import_module(package.name)
+            for module in pkgutil.iter_modules(parent.__path__):
+                attribute = getattr(parent, module.name, None)
+                if attribute is not None:
+                    assert attribute is importlib.import_module(f"{package.name}.{module.name}"), module.name
+    for module in pkgutil.iter_modules(fep.__path__):
+        attribute = getattr(fep, module.name, None)
+        assert attribute is None or attribute is importlib.import_module(f"fep.{module.name}"), module.name
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_into_a_fresh_virtualenv_and_runs_fep_demo(tmp_path):
+    """Built from the files a wheel is made of, installed with nothing downloaded, run outside the checkout."""
+    import shutil
+    import subprocess
+    import sysconfig
+
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for name in ("fep", "data"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    quiet = {"check": True, "capture_output": True, "text": True}
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path / "wheel")], **quiet)  # fmt: skip
+    (wheel,) = (tmp_path / "wheel").glob("fep-*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], **quiet)
+    python = venv / ("Scripts" if sys.platform == "win32" else "bin") / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], **quiet)
+    # The dependencies (torch, captum, ...) come from this environment, as a system site would give them.
+    (Path(site.stdout.strip()) / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q",
+                    str(wheel)], **quiet)  # fmt: skip
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("FEP_DATA", "PYTHONPATH")}
+    where = subprocess.run([str(python), "-c", "import fep.data; print(fep.__file__); print(fep.data.DATA_DIR)"],
+                           cwd=outside, env=env, **quiet)  # fmt: skip
+    installed, data = where.stdout.split()
+    assert Path(installed).is_relative_to(venv) and Path(data).is_relative_to(venv), where.stdout
+    fep_command = python.parent / "fep"
+    demo = subprocess.run([str(fep_command), "demo", "--iterations", "3", "--areas", "0.1", "--out", "demo"],
+                          cwd=outside, env=env, **quiet)  # fmt: skip
+    assert (outside / "demo" / "summary.json").exists(), demo.stdout + demo.stderr
+    assert {".gif", ".json", ".mp4", ".npz", ".png"} <= {p.suffix for p in (outside / "demo").iterdir()}

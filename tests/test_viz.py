@@ -82,6 +82,29 @@ def test_plot_functions_leave_no_open_figures():
     assert matplotlib.get_backend()  # pyplot untouched but importable
 
 
+def test_figures_draw_and_show_like_pyplots_in_a_script(monkeypatch):
+    """A drawing canvas everywhere; fig.show() hands the figure to pyplot (on Agg there is no window to
+    open, as for any figure); with a window backend the figure is pyplot's from the start, so plt.show()
+    shows it."""
+    import warnings
+
+    import fep.viz.figures as figures
+
+    fig = viz.frame_grid(VIDEO, {"m": MAP}, frames=[0, 1])
+    fig.canvas.draw()
+    assert np.asarray(fig.canvas.buffer_rgba()).shape[2] == 4 and fig.canvas.manager is None  # not pyplot's
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # some matplotlib versions warn that Agg cannot show a window
+        fig.show()
+    assert fig.canvas.manager is not None and fig.canvas.manager.num in plt.get_fignums()
+    plt.close(fig.canvas.manager.num)
+    monkeypatch.setattr(figures, "_pyplot_shows_windows", lambda: True)  # as under TkAgg or QtAgg
+    managed = viz.plot_spectrum(MAP)
+    assert isinstance(managed, viz.NotebookFigure) and managed.number in plt.get_fignums()
+    assert plt.gcf() is managed  # plt.show() shows it with the script's other figures
+    plt.close(managed)
+
+
 def test_bad_shapes_are_named():
     with pytest.raises(ValueError, match="RGB frames"):
         viz.overlay_frames(torch.rand(6, 24, 24), MAP)

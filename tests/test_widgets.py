@@ -64,8 +64,8 @@ def test_explanation_explorer_controls():
     ex = ExplanationExplorer(FRAMES, results, boxes=torch.tensor([[9, 0, 15, 6]] * 6))
     assert set(ex.maps()) == {"F-EP", "3D-EP"} and ex.maps()["F-EP"].shape == (6, 24, 24)
     renders = ex.renders
-    ex.area_dropdown.value = 1
-    assert ex.area == 1 and "area 0.3" in ex.status.value
+    ex.area_dropdown.value = 0.3
+    assert ex.area == 0.3 and "mask at area 0.3" in ex.status.value
     torch.testing.assert_close(ex.maps()["3D-EP"], results["3D-EP"].masks[0, 1])
     ex.opacity_slider.value = 0.2
     assert ex.opacity == 0.2 and "opacity 0.20" in ex.status.value
@@ -76,7 +76,9 @@ def test_explanation_explorer_controls():
     assert "frame 2" in ex.status.value and ex.renders == renders + 4
     ex.set_area("all")
     assert ex.area_dropdown.value == "all"
-    with pytest.raises(ValueError, match="area must be"):
+    ex.set_area(0.3)
+    assert ex.area_dropdown.value == 0.3
+    with pytest.raises(ValueError, match=r"area must be 'all' or one of the explained areas \(.*0\.3\), got 5"):
         ex.set_area(5)
     plain = ExplanationExplorer(FRAMES, results["F-EP"])
     assert plain.truth_checkbox.disabled
@@ -91,6 +93,43 @@ def test_live_view_updates_during_an_optimisation():
     )
     assert view.updates == 3 and view.image.value[:4] == b"\x89PNG"
     assert "iteration 9" in view.status.value
+
+
+def test_every_explorer_is_a_widget_that_composes_in_boxes():
+    import ipywidgets
+
+    from fep.viz.widgets import CutoffExplorer
+
+    result = _explanation("fep")
+    explorers = [
+        FrequencyExplorer(FRAMES, torch.rand(6, 24, 24)),
+        ExplanationExplorer(FRAMES, result),
+        CutoffExplorer(FRAMES, {0.25: result, 1.0: _explanation("ep3d")}, evidence=torch.ones(6, dtype=torch.bool)),
+        LiveView(FRAMES),
+    ]
+    box = ipywidgets.VBox([ipywidgets.HBox(explorers[:2]), *explorers[2:]])
+    assert list(box.children[0].children) == explorers[:2]
+    for explorer in explorers:
+        assert isinstance(explorer, ipywidgets.DOMWidget) and explorer.widget is explorer
+        bundle = explorer._repr_mimebundle_()
+        assert "application/vnd.jupyter.widget-view+json" in bundle  # IPython displays it as it is
+        assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.model_id
+
+
+def test_the_explanation_explorer_takes_any_saliency_next_to_explanations():
+    result = _explanation("fep")
+    cam = torch.rand(1, 6, 24, 24)  # a Grad-CAM-3D batch of one clip
+    ex = ExplanationExplorer(FRAMES, {"F-EP": result, "Grad-CAM-3D": cam})
+    shown = ex.maps()
+    assert shown["Grad-CAM-3D"].shape == (6, 24, 24) and float(shown["Grad-CAM-3D"].max()) == 1.0
+    torch.testing.assert_close(shown["F-EP"], result.normalised_saliency[0])
+    ex.set_area(0.3)  # the tensor has no areas: it keeps its map, the explanation shows that mask
+    torch.testing.assert_close(ex.maps()["Grad-CAM-3D"], shown["Grad-CAM-3D"])
+    torch.testing.assert_close(ex.maps()["F-EP"], result.masks[0, 1])
+    listed = ExplanationExplorer(FRAMES, [result, _explanation("ep3d"), cam[0]])
+    assert list(listed.maps()) == ["F-EP", "3D-EP", "map 2"]
+    with pytest.raises(ValueError, match=r"'map 0' must be an Explanation or a saliency .* T = 6, got \(5, 24, 24\)"):
+        ExplanationExplorer(FRAMES, [torch.rand(5, 24, 24)])
 
 
 def test_shapes_are_checked():

@@ -36,8 +36,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from fep.ep.checks import check_choice, check_model, check_positive_int, check_target, check_video
+from fep.ep.checks import check_choice, check_positive_int
 from fep.ep.dct import FILTER_GAUSSIAN, lowpass
+from fep.ep.inputs import model_forward, model_inputs
 from fep.ep.model_state import frozen_model
 from fep.ep.perturbation import blur_frames
 from fep.ep.warm_start import input_gradient
@@ -70,11 +71,13 @@ def reduce_channels(attribution: torch.Tensor, reduction: str) -> torch.Tensor:
     return attribution.sum(dim=1)
 
 
-def _checked_inputs(model, video, target) -> tuple[torch.Tensor, torch.Tensor]:
-    check_model(model)
-    video = check_video(video)
-    targets = torch.tensor(check_target(target, video.shape[0]), device=video.device)
-    return video.detach(), targets
+def _checked_inputs(caller: str, model, video, target, needs_module: bool = False):
+    """The one input check (:func:`fep.ep.inputs.model_inputs`): the clip 5-D, the targets ``(N,)`` and
+    the model as a function of 5-D clips (images are passed to it 4-D)."""
+    with frozen_model(model):
+        inputs = model_inputs(caller, model, video, target, needs_module=needs_module)
+    targets = torch.tensor(inputs.targets, device=inputs.video.device)
+    return inputs.video, targets, model_forward(model, inputs.is_image)
 
 
 def vanilla_gradient(model, video, target, *, reduction: str = "abs_max") -> torch.Tensor:
@@ -95,10 +98,10 @@ def vanilla_gradient(model, video, target, *, reduction: str = "abs_max") -> tor
     """
     from captum.attr import Saliency
 
-    video, targets = _checked_inputs(model, video, target)
     check_choice("reduction", reduction, REDUCTIONS)
+    video, targets, forward = _checked_inputs("vanilla_gradient", model, video, target)
     with frozen_model(model), torch.enable_grad():
-        grad = Saliency(model).attribute(video.clone().requires_grad_(True), target=targets, abs=False)
+        grad = Saliency(forward).attribute(video.clone().requires_grad_(True), target=targets, abs=False)
     return reduce_channels(grad.detach(), reduction)
 
 
@@ -106,10 +109,10 @@ def gradient_x_input(model, video, target, *, reduction: str = "abs_max") -> tor
     """Input times gradient (Captum ``InputXGradient``); returns ``(N, T, H, W)``."""
     from captum.attr import InputXGradient
 
-    video, targets = _checked_inputs(model, video, target)
     check_choice("reduction", reduction, REDUCTIONS)
+    video, targets, forward = _checked_inputs("gradient_x_input", model, video, target)
     with frozen_model(model), torch.enable_grad():
-        attr = InputXGradient(model).attribute(video.clone().requires_grad_(True), target=targets)
+        attr = InputXGradient(forward).attribute(video.clone().requires_grad_(True), target=targets)
     return reduce_channels(attr.detach(), reduction)
 
 
@@ -137,10 +140,10 @@ def smoothgrad(
     Returns:
         ``(N, T, H, W)``; channels are reduced after averaging the signed gradients.
     """
-    video, targets = _checked_inputs(model, video, target)
     check_positive_int("samples", samples)
     check_positive_int("batch_size", batch_size)
     check_choice("reduction", reduction, REDUCTIONS)
+    video, targets, forward = _checked_inputs("smoothgrad", model, video, target)
     gen = torch.Generator(device=video.device).manual_seed(seed)
     total = torch.zeros_like(video)
     with frozen_model(model), torch.enable_grad():
@@ -150,7 +153,7 @@ def smoothgrad(
             for start in tqdm(range(0, samples, batch_size), desc=f"SmoothGrad clip {n}", disable=not progress):
                 k = min(batch_size, samples - start)
                 eps = torch.randn((k, *clip.shape[1:]), generator=gen, device=video.device, dtype=video.dtype)
-                total[n] += input_gradient(model, clip + sigma * eps, targets[n].repeat(k)).sum(dim=0)
+                total[n] += input_gradient(forward, clip + sigma * eps, targets[n].repeat(k)).sum(dim=0)
     return reduce_channels(total / samples, reduction)
 
 
@@ -191,10 +194,10 @@ def integrated_gradients(
     Returns:
         ``(N, T, H, W)``, or ``(saliency, delta (N,))`` with ``return_delta``.
     """
-    video, targets = _checked_inputs(model, video, target)
     check_positive_int("steps", steps)
     check_positive_int("batch_size", batch_size)
     check_choice("reduction", reduction, REDUCTIONS)
+    video, targets, forward = _checked_inputs("integrated_gradients", model, video, target)
     start_point = _baseline(video, baseline)
     alphas = (torch.arange(steps, dtype=video.dtype, device=video.device) + 0.5) / steps
     grads = torch.zeros_like(video)
@@ -203,11 +206,11 @@ def integrated_gradients(
             x, x0 = video[n : n + 1], start_point[n : n + 1]
             for s in tqdm(range(0, steps, batch_size), desc=f"Integrated Gradients clip {n}", disable=not progress):
                 a = alphas[s : s + batch_size].view(-1, 1, 1, 1, 1)
-                grads[n] += input_gradient(model, x0 + a * (x - x0), targets[n].repeat(len(a))).sum(dim=0)
+                grads[n] += input_gradient(forward, x0 + a * (x - x0), targets[n].repeat(len(a))).sum(dim=0)
         attribution = (video - start_point) * grads / steps
         if return_delta:
             with torch.no_grad():
-                gap = model(video).gather(1, targets[:, None]) - model(start_point).gather(1, targets[:, None])
+                gap = forward(video).gather(1, targets[:, None]) - forward(start_point).gather(1, targets[:, None])
             delta = attribution.sum(dim=(1, 2, 3, 4)) - gap[:, 0]
     saliency = reduce_channels(attribution, reduction)
     return (saliency, delta) if return_delta else saliency
@@ -269,7 +272,7 @@ def grad_cam(
     Returns:
         ``(N, T, H, W)``, non-negative.
     """
-    video, targets = _checked_inputs(model, video, target)
+    video, targets, _ = _checked_inputs("grad_cam", model, video, target, needs_module=True)
     if layer is None:
         layer, detected = default_cam_layer(model)
         channels_last = detected if channels_last is None else channels_last
@@ -315,14 +318,21 @@ def occlusion(
     """
     from captum.attr import Occlusion
 
-    video, targets = _checked_inputs(model, video, target)
     if len(window) != 3 or min(window) < 1:
         raise FepValueError(f"window must be (frames, height, width) of positive sizes, got {window}.")
+    video, targets, forward = _checked_inputs("occlusion", model, video, target)
+    size = tuple(video.shape[2:])
+    fitted = tuple(min(w, d) for w, d in zip(window, size, strict=True))
+    if fitted != tuple(window):
+        raise FepValueError(
+            f"The occlusion window {tuple(window)} is larger than the clip's (frames, height, width) {size}; "
+            f"pass a window of at most {size}, e.g. window={fitted}."
+        )
     stride = tuple(max(1, w // 2) for w in window) if stride is None else tuple(stride)
     channels = video.shape[1]
     base = _baseline(video, baseline)
     with frozen_model(model), torch.no_grad():
-        attr = Occlusion(model).attribute(
+        attr = Occlusion(forward).attribute(
             video,
             sliding_window_shapes=(channels, *window),
             strides=(channels, *stride),

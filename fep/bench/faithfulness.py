@@ -22,7 +22,8 @@ from __future__ import annotations
 import torch
 
 from fep.bench.map_metrics import auc
-from fep.ep.checks import check_choice, check_target, check_video
+from fep.ep.checks import check_choice
+from fep.ep.inputs import model_forward, model_inputs
 from fep.ep.model_state import frozen_model
 from fep.ep.perturbation import blur_frames
 from fep.errors import FepValueError
@@ -89,7 +90,8 @@ def deletion_insertion(
     check_choice("mode", mode, ("deletion", "insertion"))
     check_choice("schedule", schedule, (DELETION_LOG, DELETION_LINEAR))
     check_choice("perturbation", perturbation, ("blur", "fade"))
-    s = _one_clip_saliency("deletion_insertion", video, saliency)
+    video, (target,), forward = _checked("deletion_insertion", model, video, target, one_clip=True)
+    s = _one_clip_saliency(video, saliency)
     n = s.numel()
     rank = _voxel_ranks(s).reshape(video.shape[2:]).to(video.device)
     perturbed = torch.zeros_like(video) if perturbation == "fade" else blur_frames(video, 20.0)
@@ -101,24 +103,28 @@ def deletion_insertion(
         for i in range(0, len(counts), batch_size):
             chunk = counts[i : i + batch_size]
             switched = torch.stack([rank < c for c in chunk])[:, None]  # (B, 1, T, H, W)
-            logits.append(model(torch.where(switched, end, start)).double().cpu())
+            logits.append(forward(torch.where(switched, end, start)).double().cpu())
     logits = torch.cat(logits)
     scores = logits.softmax(1)[:, target]
     # The curve's ends are the whole clip and the fully perturbed one: the margin's scale.
     whole, none = (logits[0], logits[-1]) if mode == "deletion" else (logits[-1], logits[0])
     margins, gap = _normalised_margins(logits, target, whole, none)
     area = auc if schedule == DELETION_LINEAR else (lambda y: auc(y[1:]))  # log-spaced: each step weighs the same
-    return {
-        "fractions": fractions, "scores": scores.tolist(), "auc": area(scores),
-        "margins": None if margins is None else margins.tolist(),
-        "margin_auc": None if margins is None else area(margins), "margin_gap": gap,
-    }  # fmt: skip
+    margin_auc = None if margins is None else area(margins)
+    return {"fractions": fractions, "scores": scores.tolist(), "auc": area(scores), "margin_gap": gap,
+            "margins": None if margins is None else margins.tolist(), "margin_auc": margin_auc}  # fmt: skip
 
 
-def _one_clip_saliency(caller: str, video: torch.Tensor, saliency) -> torch.Tensor:
+def _checked(caller: str, model, video, target, one_clip: bool = False):
+    """The one input check (:func:`fep.ep.inputs.model_inputs`), the model in eval mode for its probe:
+    the clips 5-D, one target per clip and the model as a function of 5-D clips."""
+    with frozen_model(model):
+        inputs = model_inputs(caller, model, video, target, one_clip=one_clip)
+    return inputs.video, inputs.targets, model_forward(model, inputs.is_image)
+
+
+def _one_clip_saliency(video: torch.Tensor, saliency) -> torch.Tensor:
     """The saliency of one clip ``(1, C, T, H, W)``, flat and float64; FepValueError if they do not match."""
-    if video.ndim != 5 or video.shape[0] != 1:
-        raise FepValueError(f"{caller} takes one clip (1, C, T, H, W), got {tuple(video.shape)}.")
     s = torch.as_tensor(saliency, dtype=torch.float64).flatten()
     if s.numel() != video[0, 0].numel():
         raise FepValueError(f"saliency has {s.numel()} voxels but the clip has {video[0, 0].numel()}.")
@@ -160,7 +166,8 @@ def matched_area_game(model, video, target: int, saliency, *, areas=GAME_AREAS, 
         share of the top voxels chosen among ties (equal to the cut-off value, with equals left out).
     """
     check_choice("perturbation", perturbation, ("blur", "fade"))
-    s = _one_clip_saliency("matched_area_game", video, saliency)
+    video, (target,), forward = _checked("matched_area_game", model, video, target, one_clip=True)
+    s = _one_clip_saliency(video, saliency)
     n = s.numel()
     if not all(0 < a < 1 for a in areas):
         raise FepValueError(f"areas must be shares in (0, 1), got {tuple(areas)}.")
@@ -169,7 +176,7 @@ def matched_area_game(model, video, target: int, saliency, *, areas=GAME_AREAS, 
     top = torch.stack([rank < max(1, round(a * n)) for a in areas])[:, None]  # (A, 1, T, H, W)
     clips = torch.cat([video, perturbed, torch.where(top, video, perturbed), torch.where(top, perturbed, video)])
     with frozen_model(model):
-        logits = model(clips).double().cpu()
+        logits = forward(clips).double().cpu()
     k = len(areas)
     margins, gap = _normalised_margins(logits[2:], target, logits[0], logits[1])
     keep = None if margins is None else margins[:k].tolist()
@@ -240,8 +247,7 @@ def kept_probability(
         >>> kept_probability(model, video, target, result.masks[:, 0], 0.1)
     """
     check_choice("perturbation", perturbation, ("blur", "fade"))
-    video = check_video(video)
-    targets = check_target(target, video.shape[0])
+    video, targets, forward = _checked("kept_probability", model, video, target)
     s = torch.as_tensor(saliency).detach()
     if tuple(s.shape) != (video.shape[0], *video.shape[2:]):
         raise FepValueError(
@@ -256,7 +262,7 @@ def kept_probability(
             clips = video[i : i + batch_size]
             keep = _top_share(s[i : i + batch_size].to(clips.device), fraction)[:, None]
             perturbed = torch.zeros_like(clips) if perturbation == "fade" else blur_frames(clips, 20.0)
-            logits = model(torch.where(keep, clips, perturbed))
+            logits = forward(torch.where(keep, clips, perturbed))
             chosen = torch.tensor(targets[i : i + batch_size], device=logits.device)
             probs.append(logits.softmax(1).gather(1, chosen[:, None]).squeeze(1).double().cpu())
     return torch.cat(probs)

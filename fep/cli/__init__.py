@@ -19,6 +19,7 @@ import argparse
 import sys
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 from fep.cli.experiments import add_experiments_parser
@@ -40,8 +41,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fep.models.registry import MODEL_NAMES
-
     parser = _Parser(
         prog="fep", description="Explain video classifiers with F-EP (frequency-based extremal perturbation)."
     )
@@ -68,29 +67,49 @@ def build_parser() -> argparse.ArgumentParser:
     debug(demo)
     demo.set_defaults(func=cmd_demo)
 
+    _add_explain_parser(sub, debug, outputs)
+    add_experiments_parser(sub, debug)
+    return parser
+
+
+def _add_explain_parser(sub, debug, outputs) -> None:
+    from fep.models.registry import available_models
+
+    models = available_models()
     explain = sub.add_parser(
         "explain",
         help="explain any video with any supported model",
         description="Explain a video file with a model and write masks, overlays and a summary.",
     )
     explain.add_argument("video", help="video file (mp4, avi, webm, ...)")
-    explain.add_argument("--model", required=True, choices=MODEL_NAMES, metavar="MODEL", help=", ".join(MODEL_NAMES))
+    explain.add_argument("--model", required=True, choices=models, metavar="MODEL", help=", ".join(models))
     explain.add_argument(
         "--weights",
-        help="checkpoint path (default: shipped toy weights / Kinetics-400 weights from the torch hub cache, "
-        "downloaded there when missing)",
+        help="checkpoint path: a state dict of MODEL's architecture, fine-tuned to any number of classes "
+        "(default: the shipped weights / Kinetics-400 weights from the torch hub cache, downloaded there when "
+        "missing)",
+    )
+    explain.add_argument(
+        "--classes",
+        type=Path,
+        help="text file with one class name per line, for a fine-tuned checkpoint (default: the model's own "
+        "names, or class 0, class 1, ... when the widths differ)",
     )
     explain.add_argument("--offline", action="store_true", help="never download weights (the same as FEP_OFFLINE=1)")
     explain.add_argument("--target", default="auto", help="auto (predicted class), a class index or a class name")
-    explain.add_argument("--frames", type=int, default=16, help="frames sampled uniformly from the video (default 16)")
+    explain.add_argument(
+        "--frames", type=int, default=16, help="frames sampled uniformly from the video, at least 2 (default 16)"
+    )
     explain.add_argument("--size", type=int, default=None, help="input side in pixels (default: the model's own)")
     explain.add_argument("--device", default="auto", help="auto (the GPU if CUDA has one), cpu or cuda")
     add_settings_flags(explain)
     outputs(explain, "results/explain")
     debug(explain)
     explain.set_defaults(func=cmd_explain)
-    add_experiments_parser(sub, debug)
-    return parser
+
+
+def _one_line_note(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"fep: note: {str(message).splitlines()[0]}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(stop.code or 0)
     started = time.perf_counter()
     try:
-        code = args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_note  # a warning is a note for the user, not a source line
+            code = args.func(args)
     except KeyboardInterrupt:
         print("fep: interrupted; no output was written.", file=sys.stderr)
         return 130

@@ -7,6 +7,8 @@ into place only when complete (:func:`output_folder`).
 from __future__ import annotations
 
 import json
+import os
+import platform
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+import fep
 from fep.atomic import atomic_write
 from fep.bench.map_metrics import high_frequency_share, temporal_difference
 from fep.bench.methods import REGISTRY
@@ -39,6 +42,7 @@ def output_folder(out: Path, force: bool):
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        staging.chmod(0o777 & ~_umask())  # mkdtemp's folder is private (0700); the result follows the umask
     except OSError as err:
         raise FepPermissionError(f"Cannot write into {out.parent} ({err.strerror}); choose another --out.") from None
     try:
@@ -55,17 +59,25 @@ def output_folder(out: Path, force: bool):
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _evidence(mask: torch.Tensor) -> dict:
-    """Where a mask ``(T, H, W)`` keeps the clip: frames and bounding box of voxels above 0.5."""
+    """Where a mask ``(T, H, W)`` keeps the clip: its frames and the rows and columns of the voxels above
+    0.5, every range as first and last index, both included."""
     kept = mask > 0.5
     frames = [t for t in range(kept.shape[0]) if kept[t].any()]
     if not frames:
-        return {"frames": [], "box_yxyx": None}
+        return {"frames": [], "rows": None, "columns": None}
     ys, xs = torch.nonzero(kept.any(dim=0), as_tuple=True)
     return {
         "frames": frames,
         "peak_frame": int(kept.flatten(1).sum(1).argmax()),
-        "box_yxyx": [int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1],
+        "rows": [int(ys.min()), int(ys.max())],
+        "columns": [int(xs.min()), int(xs.max())],
     }
 
 
@@ -103,6 +115,7 @@ def _explain_and_write(
             "target_prob_kept": [round(float(p), 4) for p in result.scores["masked_prob"][0]],
             "reached_areas": [round(float(a), 4) for a in result.reached_areas[0]],
             "evidence_at_area": {str(a): _evidence(result.masks[0, i]) for i, a in enumerate(result.areas)},
+            "settings": result.settings,
         }
     first = methods[0]
     areas = results[first].areas
@@ -114,6 +127,8 @@ def _explain_and_write(
     viz.figure_png(viz.frame_grid(frames, rows, boxes=boxes, title=title), out / "comparison.png")
     summary = {
         **extra,
+        "versions": {"fep": fep.__version__, "torch": torch.__version__, "python": platform.python_version()},
+        "ranges": "first and last index, both included",
         "target": {"index": target, "name": class_name},
         "areas": list(areas),
         "methods": summary_methods,
@@ -129,13 +144,12 @@ def _report(summary: dict, out: Path) -> None:
     for method, info in summary["methods"].items():
         area = str(summary["areas"][-1])
         where = info["evidence_at_area"][area]
-        box = where["box_yxyx"]
         place = (
             "no region kept"
-            if box is None
+            if where["rows"] is None
             else (
                 f"frames {where['frames'][0]}-{where['frames'][-1]} (peak {where['peak_frame']}), "
-                f"rows {box[0]}-{box[2]}, columns {box[1]}-{box[3]}"
+                f"rows {where['rows'][0]}-{where['rows'][1]}, columns {where['columns'][0]}-{where['columns'][1]}"
             )
         )
         print(
@@ -146,11 +160,18 @@ def _report(summary: dict, out: Path) -> None:
         print(out / name)
 
 
-def _predict(model, video: torch.Tensor, names: list[str]) -> tuple[torch.Tensor, dict]:
+def _logits(model, video: torch.Tensor) -> torch.Tensor:
     from fep.ep.model_state import frozen_model
 
     with frozen_model(model), torch.no_grad():
-        logits = model(video)
+        return model(video)
+
+
+def _predict(model, video: torch.Tensor, names: list[str]) -> tuple[torch.Tensor, dict]:
+    return _prediction(_logits(model, video), names)
+
+
+def _prediction(logits: torch.Tensor, names: list[str]) -> tuple[torch.Tensor, dict]:
     probs = logits.softmax(1)[0]
     index = int(probs.argmax())
     return logits, {
@@ -194,30 +215,55 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def cmd_explain(args) -> int:
-    from fep.data.video import load_video
-    from fep.models import categories, check_input_size, load_model, preprocess, resolve_target
+def _class_names(args, width: int) -> list[str]:
+    """The names of the model's outputs: ``--classes FILE``, else the model's own if their number fits
+    the logits, else ``class 0``, ``class 1``, ... (a checkpoint fine-tuned to other classes)."""
+    from fep.models import categories
 
+    if args.classes is not None:
+        names = [line.strip() for line in Path(args.classes).read_text().splitlines() if line.strip()]
+        if len(names) != width:
+            raise FepValueError(
+                f"{args.classes} names {len(names)} classes but the model has {width} outputs; "
+                "write one class name per line, in the order of the model's outputs."
+            )
+        return names
+    own = categories(args.model)
+    return own if len(own) == width else [f"class {i}" for i in range(width)]
+
+
+def _check_explain_args(args) -> None:
+    """What can be checked before any file is read or any model is built."""
     if not Path(args.video).is_file():
         raise FepFileNotFoundError(f"No video file at {args.video}; check the path.")
+    if args.frames is not None and args.frames < 2:
+        raise FepValueError(
+            f"--frames {args.frames}: an explanation over time needs at least 2 frames (its temporal difference "
+            "compares neighbours); pass --frames 2 or more."
+        )
+    if args.classes is not None and not Path(args.classes).is_file():
+        raise FepFileNotFoundError(f"No class-names file at {args.classes}; check the --classes path.")
+
+
+def cmd_explain(args) -> int:
+    from fep.data.video import load_video
+    from fep.models import check_input_size, display_frames, load_model, preprocess, resolve_target
+
+    _check_explain_args(args)
     device = device_of(args.device)
     with output_folder(args.out, args.force) as staging:
         model = load_model(args.model, weights=args.weights or "default", device=device, download=not args.offline)
-        names = categories(args.model)
         clip = load_video(args.video, num_frames=args.frames)
         video = preprocess(clip.frames, args.model, size=args.size).to(device)
         check_input_size(args.model, *video.shape[-3:])
-        logits, predicted = _predict(model, video, names)
+        logits = _logits(model, video)
+        names = _class_names(args, logits.shape[1])
+        logits, predicted = _prediction(logits, names)
         target = resolve_target(args.target, names, logits.shape[1], predicted=predicted["index"])
-        extra = {"command": "fep explain", "video": str(args.video), "model": args.model, "predicted": predicted}
-        display = (
-            torch.nn.functional.interpolate(
-                clip.frames.transpose(0, 1), size=video.shape[-2:], mode="bilinear", align_corners=False
-            )
-            .transpose(0, 1)
-            .clamp(0, 1)
-        )
-        summary = _explain_and_write(model, video, display, target, names[target], (args.method,), args, staging, extra)
+        extra = {"command": "fep explain", "video": str(args.video), "model": args.model, "predicted": predicted,
+                 "weights": str(args.weights) if args.weights else "default"}  # fmt: skip
+        shown = display_frames(clip.frames, args.model, size=args.size)  # the frames the model saw (centre crop)
+        summary = _explain_and_write(model, video, shown, target, names[target], (args.method,), args, staging, extra)
     _report(summary, args.out)
     return 0
 

@@ -7,5 +7,7 @@ from pathlib import Path
 
 __all__ = ["DATA_DIR"]
 
-# The repository's data/ folder (weights, model cards, sample clips); FEP_DATA points elsewhere.
-DATA_DIR = Path(os.environ.get("FEP_DATA", Path(__file__).resolve().parent.parent.parent / "data"))
+# The shipped data (weights, model cards, sample clips): the repository's data/ folder in a checkout, the
+# package's _data/ folder in an installed wheel; FEP_DATA points elsewhere.
+_CHECKOUT, _INSTALLED = Path(__file__).resolve().parents[2] / "data", Path(__file__).resolve().parents[1] / "_data"
+DATA_DIR = Path(os.environ.get("FEP_DATA") or (_CHECKOUT if (_CHECKOUT / "toy_model.pt").exists() else _INSTALLED))

@@ -16,7 +16,9 @@ Examples::
 from __future__ import annotations
 
 import os
+import sys
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -208,6 +210,31 @@ def _why_unreadable(path: Path) -> str:
     return f"{path} contains no decodable video frames; re-export the video."
 
 
+@contextmanager
+def quiet_decoders():
+    """Silence what FFmpeg and decord print on the process's stderr (``moov atom not found``, C++ log
+    lines) while a file is opened and read; Python's own ``sys.stderr`` is untouched."""
+    try:
+        import av.logging
+
+        av.logging.set_level(av.logging.PANIC)
+    except (ImportError, AttributeError):
+        pass
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no file descriptor 2 (some embedded interpreters)
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def load_video(
     path: str | os.PathLike,
     num_frames: int | None = 16,
@@ -248,7 +275,8 @@ def load_video(
         raise FepValueError(f"Unknown sampling {sampling!r}; choose 'uniform' or 'consecutive'.")
     dims = (size, size) if isinstance(size, int) else (tuple(size) if size is not None else None)
     read = _read_with_decord if _choose_backend(backend) == BACKEND_DECORD else _read_with_pyav
-    frames, fps, indices, total = read(path, num_frames, sampling, start, dims)
+    with quiet_decoders():  # FFmpeg's and decord's own logging: fep says what went wrong in one sentence
+        frames, fps, indices, total = read(path, num_frames, sampling, start, dims)
     wanted = len(indices)
     if wanted > total or (sampling == SAMPLING_CONSECUTIVE and start + wanted > total):
         warnings.warn(f"{path} has {total} frames; padded to {wanted} by repeating the last frame.", stacklevel=2)

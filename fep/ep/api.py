@@ -19,13 +19,15 @@ import inspect
 from collections.abc import Callable
 
 import torch
+from captum.attr import Attribution
 
-from fep.ep.checks import check_model
+from fep.ep.checks import check_choice, check_model
 from fep.ep.engine import explain
 from fep.ep.explanation import Explanation
 from fep.ep.settings import ExplanationSettings, keyword_parameters
+from fep.errors import FepValueError
 
-__all__ = ["extremal_perturbation", "FEP"]
+__all__ = ["extremal_perturbation", "FEP", "ATTRIBUTION_OUTPUTS"]
 
 
 def extremal_perturbation(
@@ -36,10 +38,12 @@ def extremal_perturbation(
 
     Args:
         model: classifier mapping ``(B, C, T, H, W)`` (or ``(B, C, H, W)`` for images) to logits
-            ``(B, K)``. Returned exactly as it was (``requires_grad``, train/eval mode).
+            ``(B, K)``: a ``torch.nn.Module`` (returned exactly as it was: ``requires_grad``, train/eval
+            mode) or any callable (run as it is, without the frozen weights' speed-up).
         video: ``(N, C, T, H, W)`` clips normalised as the model expects, or ``(N, C, H, W)`` images
             (explained as one-frame videos). All N clips and all areas are optimised in one batch.
-        target: class index, or one index per clip (list or 1-D tensor).
+        target: class index, or one index per clip (list, numpy array or 1-D tensor), or None for the
+            class the model predicts (``settings["target"]`` records which).
         progress: show a tqdm progress bar with the energy.
         callback: ``callback(iteration, masks, history)`` every ``callback_every`` iterations, with
             ``masks`` ``(N, A, T, H, W)`` detached and ``history`` a dict of detached tensors
@@ -84,11 +88,15 @@ def signature_with_options() -> inspect.Signature:
 extremal_perturbation.__signature__ = signature_with_options()
 
 
-class FEP:
-    """Captum-style wrapper: ``FEP(model).attribute(video, target=...)``.
+ATTRIBUTION_OUTPUTS = ("explanation", "saliency", "input")
+
+
+class FEP(Attribution):
+    """Captum-style wrapper, a ``captum.attr.Attribution``: ``FEP(model).attribute(video, target=...)``.
 
     Args:
-        model: the classifier to explain.
+        model: the classifier to explain (a module or any callable returning logits); Captum's
+            ``forward_func``.
         **defaults: any keyword of :func:`extremal_perturbation` (e.g. ``method="ep3d"``), used by
             every :meth:`attribute` call unless overridden there.
 
@@ -97,15 +105,49 @@ class FEP:
         >>> explainer = FEP(model, areas=(0.1,), iterations=200)
         >>> result = explainer.attribute(video, target=3)
         >>> saliency = result.saliency   # (N, T, H, W)
+        >>> attributions = explainer.attribute(video, target=3, output="input")   # video's shape, for Captum
+        >>> captum.metrics.infidelity(model, perturb, video, attributions, target=3)
     """
 
-    def __init__(self, model: torch.nn.Module, **defaults) -> None:
-        self.model = check_model(model)
+    def __init__(self, model, **defaults) -> None:
+        super().__init__(check_model(model))
         self.defaults = defaults
 
-    def attribute(self, inputs: torch.Tensor, target, **kwargs) -> Explanation:
-        """Explain ``inputs`` ``(N, C, T, H, W)`` for ``target``; see :func:`extremal_perturbation`."""
+    @property
+    def model(self):
+        """The model explained (Captum calls it ``forward_func``)."""
+        return self.forward_func
+
+    def attribute(self, inputs: torch.Tensor, target=None, *, output: str = "explanation", **kwargs):
+        """Explain ``inputs`` ``(N, C, T, H, W)`` for ``target``; see :func:`extremal_perturbation`.
+
+        Args:
+            inputs: the clips, as Captum names them (a tuple of one tensor also, as Captum's metrics pass it).
+            target: class index, one per clip, or None for the predicted class (recorded in the result).
+            output: what to return: ``"explanation"`` (the :class:`Explanation`, default), ``"saliency"``
+                (its saliency ``(N, T, H, W)``) or ``"input"`` (the saliency repeated over channels, the
+                input's shape, as Captum's metrics such as ``infidelity`` expect).
+            **kwargs: any option of :func:`extremal_perturbation`, over the constructor's.
+
+        Returns:
+            An :class:`Explanation`, or a tensor as ``output`` says (on the input's device; in a tuple
+            when ``inputs`` was one).
+        """
+        check_choice("output", output, ATTRIBUTION_OUTPUTS)
+        as_tuple = isinstance(inputs, tuple)  # Captum's metrics pass inputs as a tuple of tensors
+        if as_tuple:
+            if len(inputs) != 1:
+                raise FepValueError(f"FEP explains one input tensor (the clips), got a tuple of {len(inputs)}.")
+            (inputs,) = inputs
         options = {**self.defaults, **kwargs}
         call = {key: options.pop(key) for key in ("progress", "callback", "callback_every") if key in options}
         settings = ExplanationSettings.from_keywords("FEP.attribute", **options)
-        return explain(self.model, inputs, target, settings, **call)
+        result = explain(self.forward_func, inputs, target, settings, **call)
+        if output == "explanation":
+            return result
+        saliency = result.saliency.to(inputs.device)
+        if output == "saliency":
+            return saliency
+        shape = inputs.shape if inputs.ndim == 5 else (*inputs.shape[:2], 1, *inputs.shape[2:])
+        attributions = saliency[:, None].expand(shape).reshape(inputs.shape).to(inputs.dtype).contiguous()
+        return (attributions,) if as_tuple else attributions

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -24,7 +25,6 @@ __all__ = [
     "check_model",
     "check_num_levels",
     "check_optional",
-    "check_explain_inputs",
 ]
 
 
@@ -141,10 +141,37 @@ def check_target_range(targets: list[int], num_classes: int) -> None:
             )
 
 
-def check_model(model: object) -> torch.nn.Module:
-    """The model is a ``torch.nn.Module`` (fep borrows it, sets eval mode and gives it back as it was)."""
-    if not isinstance(model, torch.nn.Module):
-        raise FepTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+_WARNED_PLAIN_FUNCTION = [False]
+
+
+def check_model(model: object, caller: str = "", needs_module: bool = False):
+    """A ``torch.nn.Module`` or any callable returning logits (a function, a ``lambda``, a bound method).
+
+    fep borrows a module (eval mode, frozen weights) and gives it back as it was; a plain function
+    cannot be frozen, so it runs as it is, said once per session. ``needs_module``: the caller reads a
+    layer (Grad-CAM), so a plain function is refused.
+    """
+    if isinstance(model, torch.nn.Module):
+        return model
+    if needs_module:
+        raise FepTypeError(
+            f"{caller or 'This method'} reads a layer's activations, so model must be a torch.nn.Module, got "
+            f"{type(model).__name__}; pass the network itself (wrap its output in a small nn.Module if needed)."
+        )
+    if isinstance(model, type):
+        name = model.__name__
+        raise FepTypeError(f"model is the class {name}, not a model; pass an instance, e.g. {name}().")
+    if not callable(model):
+        kind = type(model).__name__
+        raise FepTypeError(f"model must be a torch.nn.Module or a callable returning logits, got {kind}.")
+    if not _WARNED_PLAIN_FUNCTION[0]:
+        _WARNED_PLAIN_FUNCTION[0] = True
+        warnings.warn(
+            "model is a plain function, so fep cannot switch it to eval mode or freeze its weights: each "
+            "backward pass also computes weight gradients; pass the nn.Module itself to avoid that.",
+            UserWarning,
+            stacklevel=3,
+        )
     return model
 
 
@@ -163,29 +190,6 @@ def check_optional(check):
 
     optional.__name__ = f"optional_{getattr(check, '__name__', 'check')}"
     return optional
-
-
-def check_explain_inputs(model, video, target, autocast, callback, callback_every) -> tuple[torch.Tensor, list[int]]:
-    """Everything an explanation checks before its first model call; returns the clip 5-D and the targets."""
-    from fep.ep.model_state import model_device  # model_state imports this module
-
-    check_positive_int("callback_every", callback_every)
-    if callback is not None and not callable(callback):
-        raise FepTypeError(f"callback must be callable, got {type(callback).__name__}.")
-    check_model(model)
-    video = check_video(video)
-    targets = check_target(target, video.shape[0])
-    device = model_device(model)
-    if device is not None and device != video.device:
-        raise FepValueError(
-            f"The model is on {device} but the video is on {video.device}; move one of them, e.g. video.to('{device}')."
-        )
-    if autocast is not None and video.device.type != "cuda":
-        raise FepValueError(
-            f"autocast={autocast!r} runs the model in reduced precision on CUDA, but the clip is on "
-            f"{video.device}; move model and clip to a GPU, or leave autocast=None."
-        )
-    return video, targets
 
 
 def check_non_negative(name: str, value):

@@ -40,15 +40,17 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from fep.ep.checks import check_explain_inputs
+from fep.ep.checks import check_model, check_positive_int
 from fep.ep.explanation import Explanation
+from fep.ep.inputs import model_inputs
 from fep.ep.lowpass import LowpassSite, lowpass_site, response_schedule
 from fep.ep.model_state import frozen_model
 from fep.ep.objectives import area_loss, core_loss, reward
 from fep.ep.perturbation import upsample_mask
-from fep.ep.problem import Part, Problem, active_chunks, plan_problem
+from fep.ep.problem import Part, Problem, active_chunks, measuring_call, plan_problem
 from fep.ep.settings import ExplanationSettings
 from fep.ep.stopping import Stopping
+from fep.errors import FepTypeError, FepValueError
 
 __all__ = ["HISTORY_KEYS", "ChunkTerms", "explain", "optimise_masks", "chunk_energy"]
 
@@ -123,8 +125,8 @@ def optimise_masks(
     # mask has stopped.
     history = {key: base.new_full((settings.max_iterations, *problem.shape[:2]), float("nan")) for key in HISTORY_KEYS}
     shown = base.new_empty(*problem.shape[:3], *problem.size) if callback is not None else None
-    bar = tqdm(range(settings.max_iterations), desc=settings.method, disable=not progress, leave=False)
-    for i in bar:
+    bar = _progress_bar(settings, progress)
+    for i in range(settings.max_iterations):
         response, grads = responses(i), None
         area_error, scale = base.new_zeros(problem.shape[:2]), base.new_ones(problem.shape[:2])
         for part in chunks:
@@ -141,8 +143,8 @@ def optimise_masks(
             chunks = active_chunks(stopping.active, problem.pairs_per_call)
         _step(site, optimizer, leaf, site.combine(grads, response), response, ~stopping.active)
         last = i == settings.max_iterations - 1 or not chunks
-        if progress and (i % 10 == 0 or last):
-            bar.set_postfix(energy=f"{history['energy'][i].nanmean().item():.3f}", active=int(stopping.active.sum()))
+        if progress:
+            _show(bar, i, history, stopping, converged=not chunks)
         if callback is not None and (i % callback_every == 0 or last):
             callback(i, shown, {key: value[: i + 1] for key, value in history.items()})
         if not chunks:
@@ -161,15 +163,27 @@ def explain(
     prepares the :class:`Problem`, runs :func:`optimise_masks` and scores the final masks.
     """
     started = time.perf_counter()
+    check_positive_int("callback_every", callback_every)
+    if callback is not None and not callable(callback):
+        raise FepTypeError(f"callback must be callable, got {type(callback).__name__}.")
+    check_model(model)
     is_image = isinstance(video, torch.Tensor) and video.ndim == 4
-    video, targets = check_explain_inputs(model, video, target, settings.autocast, callback, callback_every)
+    on_cuda = isinstance(video, torch.Tensor) and video.device.type == "cuda"
+    if settings.autocast is not None and isinstance(video, torch.Tensor) and not on_cuda:
+        raise FepValueError(
+            f"autocast={settings.autocast!r} runs the model in reduced precision on CUDA, but the clip is on "
+            f"{video.device}; move model and clip to a GPU, or leave autocast=None."
+        )
     site = lowpass_site(settings.modulate, settings.lowpass_at, settings.preserve_norm)
-    rng_devices = [video.device] if video.device.type == "cuda" else []
+    rng_devices = [video.device] if on_cuda else []
     # frozen_model also restores torch's global settings; fork_rng covers a CUDA generator not yet
     # initialised when the call starts.
     with frozen_model(model), torch.random.fork_rng(devices=rng_devices), torch.enable_grad():
         torch.manual_seed(settings.seed)
-        problem = plan_problem(model, video, targets, settings, is_image)
+        run_model, calls, measured = measuring_call(model, is_image, settings.autocast)
+        inputs = model_inputs("extremal_perturbation", model, video, target, first_call=measured["call"])
+        video, targets = inputs.video, inputs.targets
+        problem = plan_problem(run_model, calls, inputs, measured["bytes"], settings)
         responses = response_schedule(settings, problem.shape[2:], problem.tiebreak)
         leaf, base, history, stopping = optimise_masks(
             problem, settings, site, responses, progress, callback, callback_every
@@ -185,7 +199,8 @@ def explain(
         target=targets,
         method=settings.method,
         history={key: value.float().cpu().numpy() for key, value in history.items()},
-        settings={**settings.to_dict(), "memory": problem.memory, "callback_every": callback_every},
+        settings={**settings.to_dict(), "memory": problem.memory, "callback_every": callback_every,
+                  "target": "predicted" if inputs.predicted else "given"},
         scores={"original_prob": clean_prob.float().cpu().numpy(), "masked_prob": kept_prob.float().cpu().numpy()},
         wall_time=time.perf_counter() - started,
         model_calls=problem.calls[0],
@@ -196,6 +211,21 @@ def explain(
 
 
 # ---- the pieces the loop and explain() use ----
+
+
+def _progress_bar(settings: ExplanationSettings, progress: bool):
+    """One bar per explanation; under ``auto`` its total is the cap, shortened to the truth on convergence."""
+    cap = f" (auto, at most {settings.max_iterations})" if settings.auto else ""
+    return tqdm(total=settings.max_iterations, desc=f"{settings.method}{cap}", unit="it", disable=not progress)
+
+
+def _show(bar, i: int, history: dict, stopping: Stopping, converged: bool) -> None:
+    """The energy and what the run waits for, every iteration; a converged run ends as a complete bar."""
+    bar.update(1)
+    bar.set_postfix_str(f"energy {history['energy'][i].nanmean().item():.3f}, {stopping.waiting_for(i)}", refresh=False)
+    if converged:
+        bar.total = bar.n  # every mask converged: the run is complete, not cut short
+    bar.refresh()
 
 
 def _growth(settings: ExplanationSettings) -> float:

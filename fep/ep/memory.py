@@ -82,7 +82,8 @@ def saved_activation_bytes(model: torch.nn.Module, clip: torch.Tensor, forward=N
     Returns:
         ``(logits, bytes)``; the logits are detached.
     """
-    resident = {t.untyped_storage().data_ptr() for t in list(model.parameters()) + list(model.buffers())}
+    weights = list(model.parameters()) + list(model.buffers()) if isinstance(model, torch.nn.Module) else []
+    resident = {t.untyped_storage().data_ptr() for t in weights}
     seen: set[int] = set()
     total = 0
 

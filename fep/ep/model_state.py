@@ -9,7 +9,7 @@ import torch
 
 from fep.ep.checks import check_model
 
-__all__ = ["frozen_model", "preserved_torch_settings", "model_device", "guess_input_channels"]
+__all__ = ["frozen_model", "preserved_torch_settings", "model_device", "first_conv"]
 
 
 @contextmanager
@@ -55,7 +55,7 @@ def frozen_model(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
     global settings and random state are as they were (:func:`preserved_torch_settings`).
 
     Args:
-        model: any ``torch.nn.Module``.
+        model: any ``torch.nn.Module``, or a callable (run as it is: it has no weights to freeze).
 
     Yields:
         The same model object.
@@ -66,13 +66,14 @@ def frozen_model(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
         ...     logits = model(video)
     """
     check_model(model)
-    requires_grad = [(p, p.requires_grad) for p in model.parameters()]
-    training = [(m, m.training) for m in model.modules()]
+    module = model if isinstance(model, torch.nn.Module) else torch.nn.Module()
+    requires_grad = [(p, p.requires_grad) for p in module.parameters()]
+    training = [(m, m.training) for m in module.modules()]
     with preserved_torch_settings():
         try:
             for p, _ in requires_grad:
                 p.requires_grad_(False)
-            model.eval()
+            module.eval()
             yield model
         finally:
             for p, flag in requires_grad:
@@ -81,17 +82,19 @@ def frozen_model(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
                 m.training = flag
 
 
-def model_device(model: torch.nn.Module) -> torch.device | None:
-    """Device of the model's first parameter or buffer, or None for a model with neither."""
+def model_device(model) -> torch.device | None:
+    """Device of the model's first parameter or buffer, or None for a model with neither (or a function)."""
+    if not isinstance(model, torch.nn.Module):
+        return None
     for tensor in list(model.parameters()) + list(model.buffers()):
         return tensor.device
     return None
 
 
-def guess_input_channels(model: torch.nn.Module) -> int | None:
-    """Input channels of the model's first registered Conv layer (its stem in every torchvision video
-    model), or None without one. Used only to explain a failed first call; never to refuse a clip."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.modules.conv._ConvNd):
-            return module.in_channels
+def first_conv(model) -> torch.nn.Module | None:
+    """The model's first registered Conv layer (its stem in every torchvision video model), or None."""
+    if isinstance(model, torch.nn.Module):
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.conv._ConvNd):
+                return module
     return None

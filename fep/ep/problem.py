@@ -1,6 +1,7 @@
 """What stays fixed while the masks of a batch are optimised: the :class:`Problem`, planned once.
 
-:func:`plan_problem` makes the first (measuring) model call, plans the memory (how many masked clips fit
+:func:`measuring_call` is the first model call (the input check's probe, which measures memory);
+:func:`plan_problem` plans the memory (how many masked clips fit
 in one model call, :mod:`fep.ep.memory`), computes the clean logits, builds the perturbation pyramid,
 the area loss's references and tie-break, and the initial masks (:mod:`fep.ep.warm_start`). The masks
 ``(N, A, ...)`` are optimised in chunks (:class:`Part`), each one model call.
@@ -14,17 +15,15 @@ from functools import partial
 
 import torch
 
-from fep.ep.checks import check_target_range
 from fep.ep.dct import lowpass
+from fep.ep.inputs import ModelInputs, check_logits, model_forward
 from fep.ep.memory import chunk_size, describe, item_bytes, saved_activation_bytes
-from fep.ep.model_state import guess_input_channels
 from fep.ep.objectives import area_zero_counts
 from fep.ep.perturbation import Perturbation, mask_grid
 from fep.ep.settings import AUTOCAST_DTYPES, INIT_SALIENCY, INIT_SALIENCY_SMOOTH, ExplanationSettings
 from fep.ep.warm_start import smooth_start, warm_start
-from fep.errors import FepValueError
 
-__all__ = ["Part", "Problem", "plan_problem", "model_runner", "chunks_of", "active_chunks"]
+__all__ = ["Part", "Problem", "measuring_call", "plan_problem", "model_runner", "chunks_of", "active_chunks"]
 
 
 @dataclass(frozen=True)
@@ -80,21 +79,33 @@ class Problem:
     calls: list[int] = field(default_factory=lambda: [0])
 
 
+def measuring_call(model, is_image: bool, autocast: str | None) -> tuple[Callable, list[int], dict]:
+    """The checked, counted model runner, and the first call: clip 0 alone with the input requiring
+    grad, which measures the memory an iteration needs per masked clip (``measured["bytes"]``)."""
+    calls: list[int] = [0]
+    run_model = model_runner(model, is_image, calls, autocast)
+    measured: dict = {}
+
+    def first_call(clip: torch.Tensor) -> torch.Tensor:
+        logits, measured["bytes"] = saved_activation_bytes(model, clip, run_model)
+        return logits
+
+    measured["call"] = first_call
+    return run_model, calls, measured
+
+
 def plan_problem(
-    model, video: torch.Tensor, targets: list[int], settings: ExplanationSettings, is_image: bool
+    run_model, calls: list[int], inputs: ModelInputs, activation: int, settings: ExplanationSettings
 ) -> Problem:
-    """First (measuring) model call, memory plan, clean logits, pyramid, area references, tie-break."""
-    calls = [0]
-    run_model = model_runner(model, is_image, calls, settings.autocast)
+    """Memory plan, clean logits, pyramid, area references, tie-break, after the first (measuring) call."""
+    video, targets, first_logits = inputs.video, inputs.targets, inputs.logits
     n_clips, _, frames, height, width = video.shape
     n_areas, per_pair = len(settings.areas), 2 if settings.variant == "dual" else 1
-    first_logits, activation = _first_call(model, video, run_model)
     per_item = item_bytes(activation, video, settings.num_levels if settings.perturbation == "blur" else 0)
     chunk = chunk_size(per_item, n_clips * n_areas * per_pair, video.device, settings.max_batch)
     with torch.no_grad():
         clean = [first_logits] + [run_model(video[s : s + chunk]) for s in range(1, n_clips, chunk)]
     clean_logits = torch.cat(clean)
-    check_target_range(targets, clean_logits.shape[1])
     pyramid = Perturbation(video, settings.perturbation, settings.num_levels, settings.max_blur)
     grid_h, grid_w = mask_grid(height, width, settings.mask_step)
     per_frame = settings.preset.area_per_frame
@@ -136,42 +147,18 @@ def _start_smoothing(settings: ExplanationSettings):
     )  # fmt: skip
 
 
-def _first_call(model, video: torch.Tensor, run_model) -> tuple[torch.Tensor, int]:
-    """Clip 0 alone, with the input requiring grad: measures the memory an iteration needs per masked
-    clip, and turns a channel mismatch into a readable error."""
-    try:
-        return saved_activation_bytes(model, video[:1], run_model)
-    except RuntimeError as err:
-        channels, expected = video.shape[1], guess_input_channels(model)
-        if expected is None or expected == channels:
-            raise
-        fix = (
-            "drop the alpha channel with video[:, :3]."
-            if channels == 4 and expected == 3
-            else "convert the clip to the model's colour format (e.g. RGB: video.expand(-1, 3, ...))."
-        )
-        plural = "s" if channels != 1 else ""
-        raise FepValueError(
-            f"The video has {channels} channel{plural} but the model's first layer takes {expected}; " + fix
-        ) from err
-
-
 def model_runner(
     model: torch.nn.Module, is_image: bool, calls: list[int], autocast: str | None
 ) -> Callable[[torch.Tensor], torch.Tensor]:
+    forward = model_forward(model, is_image)
+
     def run_model(clips: torch.Tensor) -> torch.Tensor:
         with torch.autocast("cuda", dtype=AUTOCAST_DTYPES[autocast or "bf16"], enabled=autocast is not None):
-            logits = model(clips[:, :, 0] if is_image else clips)
+            logits = forward(clips)
         calls[0] += 1
-        if autocast is not None and isinstance(logits, torch.Tensor):
-            logits = logits.float()  # the reward, the losses and the optimiser stay in float32
-        if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != clips.shape[0]:
-            shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-            raise FepValueError(
-                f"The model returned {shape} for a batch of {clips.shape[0]} clips; fep needs logits of "
-                "shape (batch, num_classes) — wrap the model so that it returns them."
-            )
-        return logits
+        logits = check_logits(logits, clips.shape[0])
+        # The reward, the losses and the optimiser stay in float32.
+        return logits.float() if autocast is not None else logits
 
     return run_model
 

@@ -103,6 +103,16 @@ class Stopping:
         self.converged |= done
         return True
 
+    def waiting_for(self, i: int) -> str:
+        """What the run waits for after iteration ``i``, for the progress bar."""
+        if not self.auto:
+            return "fixed count"
+        first = max(AUTO_WINDOW, self.schedule - 1)
+        if i < first:
+            return f"area weight grows until iteration {first + 1}"
+        total = self.active.numel()
+        return f"{total - int(self.active.sum())}/{total} masks converged"
+
     def reasons(self) -> list[list[str]]:
         """Per clip, per area: ``"converged"``, ``"cap"`` or ``"fixed"``."""
         if not self.auto:

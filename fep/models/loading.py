@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -47,12 +48,29 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def _pickled_class(err: Exception) -> str | None:
+    """The class a ``weights_only`` load refused, when the file holds a pickled object such as a whole
+    model (``torch.save(model)``): ``Unsupported global: GLOBAL mymodels.Net`` names it."""
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+    if found is None:
+        return None
+    name = found.group(1)
+    return name if name.rsplit(".", 1)[-1][:1].isupper() else None  # a class, not a function such as touch
+
+
 def _load_state(path: Path) -> dict:
     if not path.is_file():
         raise FepFileNotFoundError(f"No checkpoint at {path}; check the path.")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # zip, pickle and unpickler errors all mean the same thing to a user
+        pickled = _pickled_class(err)
+        if pickled is not None:
+            raise CheckpointError(
+                f"{path} holds a pickled {pickled} (a whole model), which fep does not unpickle: it loads with "
+                "weights_only=True so no code in a file runs; save the weights with "
+                "torch.save(model.state_dict(), path) and pass that."
+            ) from None
         raise CheckpointError(
             f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}); re-download or re-create it."
         ) from None
@@ -65,7 +83,31 @@ def _load_state(path: Path) -> dict:
     return state
 
 
+def _fit_head(model: nn.Module, state: dict) -> None:
+    """A fine-tuned checkpoint of this architecture with another number of classes: give the model the
+    checkpoint's head (the one layer whose weights differ in their output width only)."""
+    own = model.state_dict()
+    differing = {key for key, value in state.items() if key in own and own[key].shape != value.shape}
+    layers = {key.rsplit(".", 1)[0] for key in differing}
+    if len(layers) != 1:
+        return
+    (layer,) = layers
+    old, weight = model.get_submodule(layer), state.get(f"{layer}.weight")
+    if weight is None or tuple(weight.shape[1:]) != tuple(old.weight.shape[1:]):
+        return
+    if isinstance(old, nn.Linear):
+        new = nn.Linear(old.in_features, weight.shape[0], bias=old.bias is not None)
+    elif isinstance(old, nn.Conv3d):
+        new = nn.Conv3d(old.in_channels, weight.shape[0], old.kernel_size, old.stride, old.padding,
+                        bias=old.bias is not None)  # fmt: skip
+    else:
+        return
+    parent, _, child = layer.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, child, new)
+
+
 def _apply_state(model: nn.Module, state: dict, path: Path, name: str) -> None:
+    _fit_head(model, state)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
@@ -107,7 +149,7 @@ def load_model(
         weights: ``"default"`` (the toy model's shipped weights, sha256-checked against its model card;
             Kinetics-400 weights from the torch hub cache for torchvision models, downloaded there when
             missing), None (random initialisation, seeded for the toy model) or a checkpoint path (a
-            state dict).
+            state dict; a model fine-tuned to another number of classes gets the checkpoint's head).
         device: where to put the model.
         download: fetch missing Kinetics-400 weights (also off when ``FEP_OFFLINE=1``).
         progress: show the download's progress bar.

@@ -30,7 +30,7 @@ from fep.data.synthetic import CLASSES
 from fep.errors import FepValueError
 from fep.models.networks import SYNTHETIC_ARCHITECTURES
 
-__all__ = ["ModelSpec", "REGISTRY", "MODEL_NAMES", "TOY", "get_spec", "cam_layer_of"]
+__all__ = ["ModelSpec", "REGISTRY", "MODEL_NAMES", "TOY", "get_spec", "cam_layer_of", "available_models"]
 
 TOY = "toy"
 SHIPPED, KINETICS = "shipped", "kinetics"
@@ -128,6 +128,12 @@ REGISTRY: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec i
     *(_synthetic(a) for a in SYNTHETIC_ARCHITECTURES),
 )})  # fmt: skip
 MODEL_NAMES = tuple(REGISTRY)
+
+
+def available_models() -> tuple[str, ...]:
+    """The models a user can run here: every Kinetics-400 model (weights download once) and the shipped
+    models whose weights are in the data folder (the other synthetic ones need `fep.models.train` first)."""
+    return tuple(name for name, spec in REGISTRY.items() if not spec.shipped or spec.weights_file.is_file())
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fep.errors import FepValueError
-from fep.viz.figures import NotebookFigure
+from fep.viz.figures import NotebookFigure, figure
 
 __all__ = ["plot_fep_loop"]
 
@@ -46,7 +46,7 @@ def plot_fep_loop(highlight: str | None = "DCT low-pass") -> NotebookFigure:
     top = [(0.10 + 0.20 * i, 0.72) for i in range(5)]
     bottom = [(0.90 - 0.2667 * i, 0.22) for i in range(4)]
     places = top + bottom
-    fig = NotebookFigure(figsize=(11, 3.8))
+    fig = figure(figsize=(11, 3.8))
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)

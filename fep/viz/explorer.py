@@ -1,8 +1,12 @@
 """What every explorer shares: a frame slider with a Play button, an image, a status line, and controls
-whose observers call plain methods (so tests and notebooks can drive them without a browser)."""
+whose observers call plain methods (so tests and notebooks can drive them without a browser).
+
+Every explorer *is* an ``ipywidgets.VBox``: it composes inside ``VBox``/``HBox``/``Tab`` and IPython
+displays it as it is."""
 
 from __future__ import annotations
 
+import ipywidgets
 import numpy as np
 import torch
 from matplotlib.figure import Figure
@@ -19,16 +23,15 @@ def display_frames(rgb: np.ndarray) -> torch.Tensor:
 
 
 def ipywidgets_module():
-    import ipywidgets
-
     return ipywidgets
 
 
-class Explorer:
-    """Shared plumbing: a frame slider with a Play button, an image and a status line."""
+class Explorer(ipywidgets.VBox):
+    """Shared plumbing: a frame slider with a Play button, an image and a status line (a ``VBox``)."""
 
     def __init__(self, frames: int, fps: float) -> None:
-        w = ipywidgets_module()
+        super().__init__()
+        w = ipywidgets
         self.frame = 0
         self.frame_slider = w.IntSlider(value=0, min=0, max=frames - 1, description="frame", continuous_update=True)
         self.play = w.Play(value=0, min=0, max=frames - 1, interval=int(1000 / fps), description="play")
@@ -62,5 +65,7 @@ class Explorer:
         self.image.value = figure_png(fig, dpi=80)
         self.renders += 1
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+    @property
+    def widget(self) -> ipywidgets.VBox:
+        """The explorer itself (it is the widget; kept for code written when it held one)."""
+        return self

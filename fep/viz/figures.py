@@ -1,11 +1,12 @@
 """Figures of explanations: overlays and frame grids, as figures that show themselves in Jupyter.
 
 Every plotting function in :mod:`fep.viz` returns a :class:`NotebookFigure`: a
-:class:`matplotlib.figure.Figure` built directly (not through ``pyplot``, so nothing is left open in
-pyplot's registry however often it is called) that Jupyter shows as a PNG image when it is a cell's
-value or passed to ``display()``, with no ``import matplotlib.pyplot`` and no ``%matplotlib`` magic. (A
-bare ``Figure`` would print as ``<Figure size ...>``: IPython's inline backend registers its PNG
-formatter only when pyplot is imported.) :func:`figure` makes an empty one for your own drawing.
+:class:`matplotlib.figure.Figure` that Jupyter shows as a PNG image when it is a cell's value or passed
+to ``display()``, with no ``import matplotlib.pyplot`` and no ``%matplotlib`` magic. In Jupyter it is
+built directly (not through ``pyplot``, so nothing is left open in pyplot's registry however often it
+is called; a bare ``Figure`` would print as ``<Figure size ...>``); in a script it behaves like pyplot's
+own figures: ``fig.show()`` and ``plt.show()`` open it, ``savefig`` writes it (:func:`figure`).
+:func:`figure` makes an empty one for your own drawing.
 Saliency maps are drawn with one colour scale across all frames of a row, so a brighter frame really is
 more salient.
 
@@ -21,11 +22,13 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from collections.abc import Mapping, Sequence
 
 import matplotlib
 import numpy as np
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -55,6 +58,17 @@ class NotebookFigure(Figure):
     instead: still one image, never two.
     """
 
+    def show(self, warn: bool = True) -> None:
+        """Show the figure in a window, as ``pyplot`` would: it is handed to pyplot first if it was made
+        without it (where the backend cannot open windows, matplotlib warns, as for any figure)."""
+        if self.canvas.manager is None:
+            import matplotlib.pyplot as plt
+
+            host = plt.figure(figsize=self.get_size_inches(), dpi=self.dpi)
+            host.canvas.figure = self  # pyplot's manager now holds this figure: plt.show() shows it too
+            self.set_canvas(host.canvas)
+        super().show(warn=warn)
+
     def _repr_png_(self) -> bytes:
         buffer = io.BytesIO()
         self.savefig(buffer, format="png", bbox_inches="tight")
@@ -68,6 +82,12 @@ class NotebookFigure(Figure):
 def figure(figsize: tuple[float, float] = (6.4, 4.8), **kwargs) -> NotebookFigure:
     """An empty figure that Jupyter displays as an image; draw on it with ``fig.subplots()``.
 
+    In Jupyter, and wherever matplotlib cannot open windows (the Agg backend of a server or a CI run),
+    the figure stays outside pyplot's registry, so nothing is left open however often it is called; it
+    has a drawing canvas (``fig.canvas.draw()``, ``buffer_rgba()``) and ``fig.show()`` hands it to pyplot.
+    In a script with a window backend (TkAgg, QtAgg, macOS) it is made by pyplot, so ``plt.show()``
+    shows it with the script's other figures.
+
     Args:
         figsize: width and height in inches.
         **kwargs: any other keyword of :class:`matplotlib.figure.Figure` (``dpi``, ``layout``, ...).
@@ -79,7 +99,33 @@ def figure(figsize: tuple[float, float] = (6.4, 4.8), **kwargs) -> NotebookFigur
         >>> ax.plot(signal)
         >>> fig                      # the last expression of a cell: shown as a picture
     """
-    return NotebookFigure(figsize=figsize, **kwargs)
+    if _pyplot_shows_windows():
+        import matplotlib.pyplot as plt
+
+        return plt.figure(figsize=figsize, FigureClass=NotebookFigure, **kwargs)
+    fig = NotebookFigure(figsize=figsize, **kwargs)
+    FigureCanvasAgg(fig)  # a canvas that draws, as pyplot's figures have
+    return fig
+
+
+def _pyplot_shows_windows() -> bool:
+    """Outside a Jupyter kernel, with a backend that opens windows: where ``plt.show()`` shows figures."""
+    if _in_a_kernel():
+        return False
+    try:
+        from matplotlib.backends import BackendFilter, backend_registry
+
+        interactive = backend_registry.list_builtin(BackendFilter.INTERACTIVE)
+    except ImportError:  # matplotlib before 3.9
+        interactive = [name.lower() for name in matplotlib.rcsetup.interactive_bk]
+    return matplotlib.get_backend().lower() in interactive
+
+
+def _in_a_kernel() -> bool:
+    """Running in a Jupyter kernel, where figures are shown as the cell's images, never through pyplot."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def as_numpy(x) -> np.ndarray:
@@ -187,7 +233,7 @@ def frame_grid(
     top = {label: np.percentile(a, percentile) if percentile else a.max() for label, a in magnitudes.items()}
     scales = {label: float(max(value, 1e-12)) for label, value in top.items()}
     images += [(label, overlay_frames(video, a, alpha, cmap, scales[label])) for label, a in magnitudes.items()]
-    fig = NotebookFigure(
+    fig = figure(
         figsize=(cell * len(frames) + (1.6 if colorbar else 0.8), cell * len(images) + (0.4 if title else 0.1))
     )
     axes = fig.subplots(len(images), len(frames), squeeze=False)
@@ -234,7 +280,7 @@ def overlay(video, saliency, frame: int, alpha: float = 0.55, cmap: str = "jet",
     image = overlay_frames(video, saliency, alpha, cmap)[frame]
     fig = None
     if ax is None:
-        fig = NotebookFigure(figsize=(3, 3))
+        fig = figure(figsize=(3, 3))
         ax = fig.subplots()
     ax.imshow(image, interpolation="nearest")
     ax.set_axis_off()

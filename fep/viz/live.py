@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import ipywidgets
 import numpy as np
 import torch
 
-from fep.viz.explorer import display_frames, ipywidgets_module
+from fep.viz.explorer import display_frames
 from fep.viz.figures import figure, figure_png, overlay_frames, rgb_frames
 
 __all__ = ["LiveView"]
 
 
-class LiveView:
-    """Watch an optimisation: pass ``view.callback`` as the engine's ``callback``.
+class LiveView(ipywidgets.VBox):
+    """Watch an optimisation: pass ``view.callback`` as the engine's ``callback``. The view is an
+    ``ipywidgets.VBox``: display it (or put it in a box) before the run starts.
 
     Args:
         video: ``(3, T, H, W)`` frames of the clip being explained.
@@ -21,19 +23,25 @@ class LiveView:
     Examples::
 
         >>> view = LiveView(clip.frames)
-        >>> display(view.widget)
+        >>> display(view)
         >>> result = extremal_perturbation(model, video, target, callback=view.callback, callback_every=10)
     """
 
     def __init__(self, video, frames=None) -> None:
-        w = ipywidgets_module()
+        super().__init__()
+        w = ipywidgets
         rgb = rgb_frames(video)
         self.video = display_frames(rgb)
         self.frames = frames or np.linspace(0, rgb.shape[0] - 1, 4).round().astype(int).tolist()
         self.image = w.Image(format="png")
         self.status = w.HTML("waiting for the first iteration…")
-        self.widget = w.VBox([self.image, self.status])
+        self.children = [self.image, self.status]
         self.updates = 0
+
+    @property
+    def widget(self) -> ipywidgets.VBox:
+        """The view itself (it is the widget; kept for code written when it held one)."""
+        return self
 
     def callback(self, iteration: int, masks: torch.Tensor, history: dict) -> None:
         """Redraw masks (clip 0, every area) and the mean energy so far."""

@@ -9,7 +9,7 @@ import torch
 
 from fep.bench.map_metrics import auc, spectrum_profile
 from fep.bench.methods import label_of
-from fep.viz.figures import NotebookFigure, as_numpy, shade_evidence
+from fep.viz.figures import NotebookFigure, as_numpy, figure, shade_evidence
 
 __all__ = ["plot_spectrum", "plot_history", "plot_temporal_profile", "plot_frame_changes", "plot_curves"]
 
@@ -20,7 +20,7 @@ def plot_spectrum(
     """Energy of a volume's DCT along temporal and spatial frequency, log scale, cutoffs drawn."""
     temporal, spatial, nu_s = spectrum_profile(volume)
     nu_t = np.arange(len(temporal)) / len(temporal)
-    fig = NotebookFigure(figsize=(7.5, 2.8))
+    fig = figure(figsize=(7.5, 2.8))
     ax_t, ax_s = fig.subplots(1, 2)
     ax_t.semilogy(nu_t, temporal + 1e-12, marker="o", ms=3)
     ax_t.set_xlabel("temporal frequency  k_t / T")
@@ -44,7 +44,7 @@ def plot_history(explanation, clip: int = 0) -> NotebookFigure:
     keys = [k for k in ("reward", "area_loss", "core_loss", "energy") if k in history]
     if explanation.settings.get("core_weight", 0) == 0 and "core_loss" in keys:
         keys.remove("core_loss")
-    fig = NotebookFigure(figsize=(3.2 * len(keys), 2.6))
+    fig = figure(figsize=(3.2 * len(keys), 2.6))
     axes = fig.subplots(1, len(keys), squeeze=False)[0]
     for ax, key in zip(axes, keys, strict=True):
         values = np.asarray(history[key])[:, clip]
@@ -78,7 +78,7 @@ def plot_temporal_profile(maps: Mapping[str, object], evidence=None, title: str 
         maps: label → ``(T, H, W)`` saliency (absolute values are used).
         evidence: optional ``(T,)`` bool, frames that carry the class evidence.
     """
-    fig = NotebookFigure(figsize=(7, 2.8))
+    fig = figure(figsize=(7, 2.8))
     ax = fig.subplots()
     length = None
     for label, m in maps.items():
@@ -99,7 +99,7 @@ def plot_frame_changes(maps: Mapping[str, object], evidence=None, title: str | N
     """
     from fep.bench.map_metrics import frame_changes
 
-    fig = NotebookFigure(figsize=(7, 2.8))
+    fig = figure(figsize=(7, 2.8))
     ax = fig.subplots()
     for label, m in maps.items():
         changes = frame_changes(torch.as_tensor(np.abs(as_numpy(m)), dtype=torch.float64)).numpy()
@@ -118,7 +118,7 @@ def plot_curves(curves: Mapping[str, object], title: str = "", xlabel: str = "",
             x axis is the share of voxels in %, on a log scale for the log-spaced schedule, and the
             legend gives that function's AUC.
     """
-    fig = NotebookFigure(figsize=(5, 3.2))
+    fig = figure(figsize=(5, 3.2))
     ax = fig.subplots()
     log_scale = False
     for label, values in curves.items():

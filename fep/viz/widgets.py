@@ -3,13 +3,14 @@
 - :class:`FrequencyExplorer`: a clip and a saliency/gradient volume; frame slider with Play, temporal
   and spatial cutoff sliders, filter dropdown. Shows the frame, the raw map, the low-passed map and
   the DCT spectrum with the cutoffs drawn, with spectral concentration and temporal difference.
-- :class:`ExplanationExplorer`: one or several :class:`~fep.ep.explanation.Explanation` side by side;
-  frame slider with Play, area selector, overlay opacity, ground-truth toggle.
+- :class:`ExplanationExplorer`: explanations and any saliency maps (Grad-CAM, gradients) side by side;
+  frame slider with Play, area selector (by fraction), overlay opacity, ground-truth toggle.
 - :class:`CutoffExplorer`: F-EP explanations of one clip made at several cutoffs; a cutoff slider
   shows each one's mask over the frames and where in time its mass lies, against the evidence frames.
 - :class:`LiveView`: a figure that an F-EP run updates every k iterations (masks and energy curve).
 
-The logic is plain Python: every control calls a method (``set_frame``, ``set_cutoffs``,
+Every explorer is an ``ipywidgets.VBox`` (it composes in boxes and displays itself). The logic is plain
+Python: every control calls a method (``set_frame``, ``set_cutoffs``,
 ``set_filter``, ``set_area``, ``set_opacity``, ``set_show_truth``) that tests can call directly, and
 the picture is a PNG in an ``ipywidgets.Image`` — no custom JavaScript, no JupyterLab extension.
 Only what a change invalidates is recomputed: moving the frame re-renders one picture; moving a
@@ -29,6 +30,7 @@ import torch
 from fep.bench.map_metrics import spectral_concentration, spectrum_profile, temporal_difference
 from fep.bench.methods import label_of
 from fep.ep.dct import FILTERS, check_filter, lowpass
+from fep.ep.explanation import Explanation
 from fep.errors import FepValueError
 from fep.viz.explorer import Explorer, display_frames, ipywidgets_module
 from fep.viz.figures import as_numpy, box, figure, overlay_frames, rgb_frames, shade_evidence
@@ -51,7 +53,7 @@ class FrequencyExplorer(Explorer):
         frame, temporal_cutoff, spatial_cutoff, filter_type: the current settings.
         modulated: the low-passed volume ``(T, H, W)`` for the current settings.
         stats: spectral concentration and temporal difference of the raw and low-passed volume.
-        widget: the ``ipywidgets.VBox`` to display.
+        The explorer is an ``ipywidgets.VBox``: display it, or put it in a box.
     """
 
     def __init__(
@@ -76,12 +78,12 @@ class FrequencyExplorer(Explorer):
         self._observe(self.temporal_slider, lambda v: self.set_cutoffs(temporal=v))
         self._observe(self.spatial_slider, lambda v: self.set_cutoffs(spatial=v))
         self._observe(self.filter_dropdown, self.set_filter)
-        self.widget = w.VBox([
+        self.children = [
             w.HBox([self.play, self.frame_slider]),
             w.HBox([self.temporal_slider, self.spatial_slider, self.filter_dropdown]),
             self.image,
             self.status,
-        ])  # fmt: skip
+        ]  # fmt: skip
         self._update_modulated()
         self._render()
 
@@ -164,60 +166,103 @@ class FrequencyExplorer(Explorer):
         )
 
 
+def _labelled(explanations) -> dict:
+    """``{label: Explanation or map}`` from one, a dict or a list of Explanations and saliency tensors."""
+    if isinstance(explanations, dict):
+        return dict(explanations)
+    if not isinstance(explanations, (list, tuple)):
+        explanations = [explanations]
+    named: dict = {}
+    for k, item in enumerate(explanations):
+        label = label_of(item.method) if isinstance(item, Explanation) else f"map {k}"
+        named[label if label not in named else f"{label} ({k})"] = item
+    return named
+
+
+def _as_map(label: str, item, clip: int, frames: int) -> torch.Tensor:
+    """A saliency tensor ``(T, H, W)`` or ``(N, T, H, W)`` → clip ``clip``'s map, scaled to [0, 1]."""
+    if isinstance(item, Explanation):
+        return item.normalised_saliency[clip].detach().float()
+    volume = torch.as_tensor(as_numpy(item), dtype=torch.float32)
+    if volume.ndim == 4:
+        volume = volume[clip]
+    if volume.ndim != 3 or volume.shape[0] != frames:
+        raise FepValueError(
+            f"{label!r} must be an Explanation or a saliency (T, H, W) or (N, T, H, W) with T = {frames}, "
+            f"got {tuple(volume.shape)}."
+        )
+    volume = volume.abs()
+    return volume / (float(volume.max()) or 1.0)
+
+
 class ExplanationExplorer(Explorer):
-    """Browse one or several explanations of the same clip side by side.
+    """Browse explanations and saliency maps of the same clip side by side.
 
     Args:
         video: ``(3, T, H, W)`` frames.
-        explanations: an :class:`~fep.ep.explanation.Explanation` or ``{label: Explanation}``.
+        explanations: an :class:`~fep.ep.explanation.Explanation` or a saliency tensor (``(T, H, W)``, or
+            ``(N, T, H, W)`` for a batch), or a dict ``{label: either}``, or a list of them (labelled by
+            method).
         boxes: optional ``(T, 4)`` ground-truth boxes (enables the ground-truth toggle).
         clip: which clip of a batched explanation to show.
         fps: Play speed.
+
+    The area selector shows each Explanation's saliency (every area graded into one map, scaled to
+    [0, 1]) or its mask at one area, chosen by fraction (``set_area(0.05)``); a saliency tensor shows its
+    magnitude scaled to [0, 1] whatever the area.
+
+    Examples::
+
+        >>> ExplanationExplorer(clip.frames, {"F-EP": result, "Grad-CAM": grad_cam(model, video, target)})
     """
 
     def __init__(self, video, explanations, boxes=None, clip: int = 0, fps: float = 4.0) -> None:
-        if not isinstance(explanations, dict):
-            explanations = {label_of(getattr(explanations, "method", "explanation")): explanations}
-        if not explanations:
-            raise FepValueError("Pass at least one explanation.")
+        named = _labelled(explanations)
+        if not named:
+            raise FepValueError("Pass at least one explanation or saliency map.")
         rgb = rgb_frames(video)
-        first = next(iter(explanations.values()))
-        for label, e in explanations.items():
-            if e.masks.shape[2] != rgb.shape[0]:
-                raise FepValueError(f"Explanation {label!r} has {e.masks.shape[2]} frames, the clip {rgb.shape[0]}.")
+        self.saliency = {label: _as_map(label, item, clip, rgb.shape[0]) for label, item in named.items()}
         super().__init__(rgb.shape[0], fps)
         w = ipywidgets_module()
-        self.video, self.explanations, self.clip = display_frames(rgb), explanations, clip
+        self.video, self.explanations, self.clip = display_frames(rgb), named, clip
         self.boxes = None if boxes is None else as_numpy(boxes)
-        self.areas = list(first.areas)
+        self.areas = sorted({float(a) for e in named.values() if isinstance(e, Explanation) for a in e.areas})
         self.area = "all"
         self.opacity = 0.55
         self.show_truth = self.boxes is not None
-        options = [("sum over areas", "all")] + [(f"area {a:g}", i) for i, a in enumerate(self.areas)]
+        options = [("saliency (every area)", "all")] + [(f"mask at area {a:g}", a) for a in self.areas]
         self.area_dropdown = w.Dropdown(options=options, value="all", description="area")
         self.opacity_slider = w.FloatSlider(value=self.opacity, min=0.0, max=1.0, step=0.05, description="opacity")
         self.truth_checkbox = w.Checkbox(value=self.show_truth, description="ground truth", disabled=self.boxes is None)
         self._observe(self.area_dropdown, self.set_area)
         self._observe(self.opacity_slider, self.set_opacity)
         self._observe(self.truth_checkbox, self.set_show_truth)
-        self.widget = w.VBox([
+        self.children = [
             w.HBox([self.play, self.frame_slider]),
             w.HBox([self.area_dropdown, self.opacity_slider, self.truth_checkbox]),
             self.image,
             self.status,
-        ])  # fmt: skip
+        ]  # fmt: skip
         self._render()
 
     def maps(self) -> dict[str, torch.Tensor]:
-        """The ``(T, H, W)`` map shown for each explanation under the current area setting."""
-        if self.area == "all":
-            return {k: e.masks[self.clip].sum(0) for k, e in self.explanations.items()}
-        return {k: e.masks[self.clip, self.area] for k, e in self.explanations.items()}
+        """The ``(T, H, W)`` map in [0, 1] shown for each entry under the current area setting."""
+        shown = {}
+        for label, item in self.explanations.items():
+            if self.area != "all" and isinstance(item, Explanation) and self.area in item.areas:
+                shown[label] = item.masks[self.clip, list(item.areas).index(self.area)].float()
+            else:
+                shown[label] = self.saliency[label]
+        return shown
 
     def set_area(self, area) -> None:
-        """``"all"`` (sum over areas) or an area index."""
-        if area != "all" and area not in range(len(self.areas)):
-            raise FepValueError(f"area must be 'all' or an index below {len(self.areas)}, got {area!r}.")
+        """``"all"`` (the saliency, every area graded) or one of the explained areas as a fraction, e.g. 0.05."""
+        if area != "all":
+            matches = [a for a in self.areas if isinstance(area, (int, float)) and abs(a - float(area)) < 1e-9]
+            if not matches:
+                choices = ", ".join(f"{a:g}" for a in self.areas) or "none (only saliency maps were given)"
+                raise FepValueError(f"area must be 'all' or one of the explained areas ({choices}), got {area!r}.")
+            area = matches[0]
         self.area = area
         self._sync(self.area_dropdown, area)
         self._render()
@@ -242,7 +287,7 @@ class ExplanationExplorer(Explorer):
         t, maps = self.frame, self.maps()
         fig = figure(figsize=(3 * len(maps), 3.2))
         axes = np.atleast_1d(fig.subplots(1, len(maps)))
-        vmax = len(self.areas) if self.area == "all" else 1.0
+        vmax = 1.0
         for ax, (label, m) in zip(axes, maps.items(), strict=True):
             ax.imshow(overlay_frames(self.video[:, t : t + 1], m[t : t + 1], self.opacity, vmax=vmax)[0])
             ax.set_title(label, fontsize=10)
@@ -251,7 +296,7 @@ class ExplanationExplorer(Explorer):
                 box(ax, self.boxes[t])
         fig.tight_layout()
         self._show(fig)
-        area = "sum over areas" if self.area == "all" else f"area {self.areas[self.area]:g}"
+        area = "saliency (every area)" if self.area == "all" else f"mask at area {self.area:g}"
         kept = " · ".join(f"{k}: {float((m[t] > 0.5).float().mean()):.1%} of frame kept" for k, m in maps.items())
         self.status.value = f"<b>frame {t}</b> · {area} · opacity {self.opacity:.2f} | {kept}"
 
@@ -302,7 +347,7 @@ class CutoffExplorer(Explorer):
         self.cutoff = self.cutoffs[len(self.cutoffs) // 2]
         self.cutoff_slider = w.SelectionSlider(options=self.cutoffs, value=self.cutoff, description="cutoff")
         self._observe(self.cutoff_slider, self.set_cutoff)
-        self.widget = w.VBox([w.HBox([self.play, self.frame_slider, self.cutoff_slider]), self.image, self.status])
+        self.children = [w.HBox([self.play, self.frame_slider, self.cutoff_slider]), self.image, self.status]
         self._render()
 
     def set_cutoff(self, cutoff: float) -> None:
