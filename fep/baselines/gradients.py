@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from fep.ep.checks import check_choice, check_positive_int
 from fep.ep.dct import FILTER_GAUSSIAN, lowpass
-from fep.ep.inputs import model_forward, model_inputs
+from fep.ep.inputs import checked_inputs
 from fep.ep.model_state import frozen_model
 from fep.ep.perturbation import blur_frames
 from fep.ep.warm_start import input_gradient
@@ -72,12 +72,9 @@ def reduce_channels(attribution: torch.Tensor, reduction: str) -> torch.Tensor:
 
 
 def _checked_inputs(caller: str, model, video, target, needs_module: bool = False):
-    """The one input check (:func:`fep.ep.inputs.model_inputs`): the clip 5-D, the targets ``(N,)`` and
-    the model as a function of 5-D clips (images are passed to it 4-D)."""
-    with frozen_model(model):
-        inputs = model_inputs(caller, model, video, target, needs_module=needs_module)
-    targets = torch.tensor(inputs.targets, device=inputs.video.device)
-    return inputs.video, targets, model_forward(model, inputs.is_image)
+    """The one input check (:func:`fep.ep.inputs.checked_inputs`), with the targets as a tensor ``(N,)``."""
+    video, targets, forward = checked_inputs(caller, model, video, target, needs_module=needs_module)
+    return video, torch.tensor(targets, device=video.device), forward
 
 
 def vanilla_gradient(model, video, target, *, reduction: str = "abs_max") -> torch.Tensor:

@@ -23,7 +23,7 @@ import torch
 
 from fep.bench.map_metrics import auc
 from fep.ep.checks import check_choice
-from fep.ep.inputs import model_forward, model_inputs
+from fep.ep.inputs import checked_inputs
 from fep.ep.model_state import frozen_model
 from fep.ep.perturbation import blur_frames
 from fep.errors import FepValueError
@@ -90,7 +90,7 @@ def deletion_insertion(
     check_choice("mode", mode, ("deletion", "insertion"))
     check_choice("schedule", schedule, (DELETION_LOG, DELETION_LINEAR))
     check_choice("perturbation", perturbation, ("blur", "fade"))
-    video, (target,), forward = _checked("deletion_insertion", model, video, target, one_clip=True)
+    video, (target,), forward = checked_inputs("deletion_insertion", model, video, target, one_clip=True)
     s = _one_clip_saliency(video, saliency)
     n = s.numel()
     rank = _voxel_ranks(s).reshape(video.shape[2:]).to(video.device)
@@ -113,14 +113,6 @@ def deletion_insertion(
     margin_auc = None if margins is None else area(margins)
     return {"fractions": fractions, "scores": scores.tolist(), "auc": area(scores), "margin_gap": gap,
             "margins": None if margins is None else margins.tolist(), "margin_auc": margin_auc}  # fmt: skip
-
-
-def _checked(caller: str, model, video, target, one_clip: bool = False):
-    """The one input check (:func:`fep.ep.inputs.model_inputs`), the model in eval mode for its probe:
-    the clips 5-D, one target per clip and the model as a function of 5-D clips."""
-    with frozen_model(model):
-        inputs = model_inputs(caller, model, video, target, one_clip=one_clip)
-    return inputs.video, inputs.targets, model_forward(model, inputs.is_image)
 
 
 def _one_clip_saliency(video: torch.Tensor, saliency) -> torch.Tensor:
@@ -166,7 +158,7 @@ def matched_area_game(model, video, target: int, saliency, *, areas=GAME_AREAS, 
         share of the top voxels chosen among ties (equal to the cut-off value, with equals left out).
     """
     check_choice("perturbation", perturbation, ("blur", "fade"))
-    video, (target,), forward = _checked("matched_area_game", model, video, target, one_clip=True)
+    video, (target,), forward = checked_inputs("matched_area_game", model, video, target, one_clip=True)
     s = _one_clip_saliency(video, saliency)
     n = s.numel()
     if not all(0 < a < 1 for a in areas):
@@ -247,7 +239,7 @@ def kept_probability(
         >>> kept_probability(model, video, target, result.masks[:, 0], 0.1)
     """
     check_choice("perturbation", perturbation, ("blur", "fade"))
-    video, targets, forward = _checked("kept_probability", model, video, target)
+    video, targets, forward = checked_inputs("kept_probability", model, video, target)
     s = torch.as_tensor(saliency).detach()
     if tuple(s.shape) != (video.shape[0], *video.shape[2:]):
         raise FepValueError(

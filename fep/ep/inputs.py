@@ -29,10 +29,10 @@ import numpy as np
 import torch
 
 from fep.ep.checks import check_model, check_target, check_target_range, check_video
-from fep.ep.model_state import first_conv, model_device
+from fep.ep.model_state import first_conv, frozen_model, model_device
 from fep.errors import FepTypeError, FepValueError
 
-__all__ = ["ModelInputs", "model_inputs", "model_forward", "check_logits", "as_targets"]
+__all__ = ["ModelInputs", "model_inputs", "checked_inputs", "model_forward", "check_logits", "as_targets"]
 
 
 @dataclass(frozen=True)
@@ -233,3 +233,11 @@ def _probe(forward, clips: torch.Tensor, shape: tuple[int, ...], model, first_ca
             raise
         raise FepValueError(advice) from err
     return check_logits(output, 1).detach()
+
+
+def checked_inputs(caller: str, model, video, target, *, needs_module: bool = False, one_clip: bool = False):
+    """:func:`model_inputs` with its probe run in eval mode, for the baselines and the metrics: the clips
+    ``(N, C, T, H, W)``, one target per clip and the model as a function of 5-D clips."""
+    with frozen_model(model):
+        inputs = model_inputs(caller, model, video, target, needs_module=needs_module, one_clip=one_clip)
+    return inputs.video, inputs.targets, model_forward(model, inputs.is_image)

@@ -14,16 +14,12 @@ from matplotlib.figure import Figure
 from fep.errors import FepValueError
 from fep.viz.figures import figure_png
 
-__all__ = ["Explorer", "display_frames", "ipywidgets_module"]
+__all__ = ["Explorer", "display_frames"]
 
 
 def display_frames(rgb: np.ndarray) -> torch.Tensor:
     """``(T, H, W, 3)`` display frames → ``(3, T, H, W)`` tensor in [0, 1] (stretched once, globally)."""
     return torch.from_numpy(np.ascontiguousarray(rgb.transpose(3, 0, 1, 2)))
-
-
-def ipywidgets_module():
-    return ipywidgets
 
 
 class Explorer(ipywidgets.VBox):

@@ -24,6 +24,7 @@ Examples::
 
 from __future__ import annotations
 
+import ipywidgets
 import numpy as np
 import torch
 
@@ -32,7 +33,7 @@ from fep.bench.methods import label_of
 from fep.ep.dct import FILTERS, check_filter, lowpass
 from fep.ep.explanation import Explanation
 from fep.errors import FepValueError
-from fep.viz.explorer import Explorer, display_frames, ipywidgets_module
+from fep.viz.explorer import Explorer, display_frames
 from fep.viz.figures import as_numpy, box, figure, overlay_frames, rgb_frames, shade_evidence
 from fep.viz.live import LiveView
 
@@ -65,7 +66,7 @@ class FrequencyExplorer(Explorer):
         if vol.ndim != 3 or vol.shape[0] != rgb.shape[0]:
             raise FepValueError(f"volume must be (T, H, W) with T = {rgb.shape[0]}, got {tuple(vol.shape)}.")
         super().__init__(rgb.shape[0], fps)
-        w = ipywidgets_module()
+        w = ipywidgets
         self.video, self.volume = display_frames(rgb), vol
         self.temporal_cutoff, self.spatial_cutoff = float(temporal_cutoff), float(spatial_cutoff)
         self.filter_type = filter_type
@@ -223,7 +224,7 @@ class ExplanationExplorer(Explorer):
         rgb = rgb_frames(video)
         self.saliency = {label: _as_map(label, item, clip, rgb.shape[0]) for label, item in named.items()}
         super().__init__(rgb.shape[0], fps)
-        w = ipywidgets_module()
+        w = ipywidgets
         self.video, self.explanations, self.clip = display_frames(rgb), named, clip
         self.boxes = None if boxes is None else as_numpy(boxes)
         self.areas = sorted({float(a) for e in named.values() if isinstance(e, Explanation) for a in e.areas})
@@ -333,7 +334,7 @@ class CutoffExplorer(Explorer):
                 f"evidence must have one flag per frame ({rgb.shape[0]}), got {tuple(self.evidence.shape)}."
             )
         super().__init__(rgb.shape[0], fps)
-        w = ipywidgets_module()
+        w = ipywidgets
         self.video, self.boxes = display_frames(rgb), None if boxes is None else as_numpy(boxes)
         self.cutoffs = sorted(explanations)
         self.saliency = {c: explanations[c].normalised_saliency[0].detach().float() for c in self.cutoffs}
