@@ -205,11 +205,16 @@ class ExplanationSettings:
     area_weight_final: float = option(
         AREA_WEIGHT_FINAL, "the area term's weight at the end of the schedule.", check=check_positive_float
     )
-    temporal_cutoff: float = option(
-        0.25, "F-EP's temporal cutoff in [0, 1] (1: no low-pass in time).", check=check_unit_interval, cli=True
+    temporal_cutoff: float | None = option(
+        None,
+        f"F-EP's temporal cutoff in [0, 1] (1: no low-pass in time). None: the defaults' ({CURRENT_DEFAULTS}: "
+        f"{DEFAULTS[CURRENT_DEFAULTS].temporal_cutoff:g}).",
+        check=check_optional(check_unit_interval), cli=True,
     )
     spatial_cutoff: float | None = option(
-        None, "F-EP's spatial cutoff in [0, 1] (1: no low-pass in space). None: the defaults' (2026-12: 1, time only).",
+        None,
+        f"F-EP's spatial cutoff in [0, 1] (1: no low-pass in space). None: the defaults' ({CURRENT_DEFAULTS}: "
+        f"{DEFAULTS[CURRENT_DEFAULTS].spatial_cutoff:g}).",
         check=check_optional(check_unit_interval), cli=True,
     )
     filter_type: str = option(
@@ -285,6 +290,7 @@ class ExplanationSettings:
         resolved = dict(
             areas=named.areas if self.areas is None else self.areas,
             saliency=named.saliency if self.saliency is None else self.saliency,
+            temporal_cutoff=named.temporal_cutoff if self.temporal_cutoff is None else self.temporal_cutoff,
             spatial_cutoff=named.spatial_cutoff if self.spatial_cutoff is None else self.spatial_cutoff,
             init=(named.auto_init[self.method] if self.auto else 1.0) if self.init is None else self.init,
             modulate=MODULATE_ENERGY if self.modulate is None else self.modulate,  # measured: results/design_study
