@@ -1,7 +1,9 @@
 """Run the course at its real settings (no FEP_FAST): time each notebook and render it with its outputs.
 
-Run: ``python benchmarks/bench_notebooks.py`` (``make course``). Target: each notebook <= 60 s, the
-course <= 6 minutes on a 2-core CPU. Writes ``results/performance/notebooks.json`` and, for each notebook,
+Run: ``python benchmarks/bench_notebooks.py`` (``make course``); ``… 03 06`` re-renders only the
+notebooks whose names start so (their times are printed, not written: they are not the course's).
+Target: each notebook <= 60 s, the course <= 6 minutes on a 2-core CPU. Writes
+``results/performance/notebooks.json`` and, for each notebook,
 ``docs/course/NN_name.html``: the notebook as it ran, outputs and pictures included, so the course can be
 read without a kernel. Each page records the sha256 of the notebook it was rendered from
 (``tests/test_course_docs.py`` checks that it is current). Every notebook must pass its check-yourself
@@ -44,10 +46,13 @@ def render(path: Path, nb) -> Path:
     return atomic_write(DOCS / f"{path.stem}.html", lambda f: f.write((stamp + body).encode()))
 
 
-def main() -> None:
+def main(prefixes: list[str]) -> None:
     os.environ.pop("FEP_FAST", None)
     times = {}
-    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+    paths = [p for p in sorted(NOTEBOOKS.glob("*.ipynb")) if not prefixes or p.stem.startswith(tuple(prefixes))]
+    if not paths:
+        sys.exit(f"No notebook in {NOTEBOOKS} starts with {' or '.join(prefixes)}.")
+    for path in paths:
         nb = nbformat.read(path, as_version=4)
         start = time.perf_counter()
         where = {"metadata": {"path": str(NOTEBOOKS)}}
@@ -57,6 +62,8 @@ def main() -> None:
         page = render(path, nb)
         verdict = "ok" if times[path.stem] <= TARGET_EACH else f"over {TARGET_EACH:.0f} s"
         print(f"{path.stem:30s} {times[path.stem]:6.1f} s  {verdict}  → {page.relative_to(ROOT)}", flush=True)
+    if prefixes:
+        return
     total = sum(times.values())
     print(f"{'course':30s} {total:6.1f} s  {'ok' if total <= TARGET_TOTAL else f'over {TARGET_TOTAL:.0f} s'}")
     result = {**machine(), "seconds": times, "total": total, "target_each": TARGET_EACH, "target_total": TARGET_TOTAL}
@@ -64,4 +71,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
