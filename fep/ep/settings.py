@@ -135,7 +135,9 @@ def _check_schedule(name: str, value):
     )
 
 
-
+# The cutoffs' help and check: None means the named defaults' value.
+_NAMED = f"None: the defaults' ({CURRENT_DEFAULTS}: "
+_CUTOFF = dict(check=check_optional(check_unit_interval), cli=True)
 
 
 @dataclass(frozen=True)
@@ -205,18 +207,10 @@ class ExplanationSettings:
     area_weight_final: float = option(
         AREA_WEIGHT_FINAL, "the area term's weight at the end of the schedule.", check=check_positive_float
     )
-    temporal_cutoff: float | None = option(
-        None,
-        f"F-EP's temporal cutoff in [0, 1] (1: no low-pass in time). None: the defaults' ({CURRENT_DEFAULTS}: "
-        f"{DEFAULTS[CURRENT_DEFAULTS].temporal_cutoff:g}).",
-        check=check_optional(check_unit_interval), cli=True,
-    )
-    spatial_cutoff: float | None = option(
-        None,
-        f"F-EP's spatial cutoff in [0, 1] (1: no low-pass in space). None: the defaults' ({CURRENT_DEFAULTS}: "
-        f"{DEFAULTS[CURRENT_DEFAULTS].spatial_cutoff:g}).",
-        check=check_optional(check_unit_interval), cli=True,
-    )
+    temporal_cutoff: float | None = option(None, f"F-EP's temporal cutoff in [0, 1] (1: no low-pass in time). {_NAMED}"
+                                           f"{DEFAULTS[CURRENT_DEFAULTS].temporal_cutoff:g}).", **_CUTOFF)
+    spatial_cutoff: float | None = option(None, f"F-EP's spatial cutoff in [0, 1] (1: no low-pass in space). {_NAMED}"
+                                          f"{DEFAULTS[CURRENT_DEFAULTS].spatial_cutoff:g}).", **_CUTOFF)
     filter_type: str = option(
         FILTER_GAUSSIAN, "the low-pass response: 'ideal', 'gaussian' or 'butterworth' (fep.ep.dct).", choices=FILTERS
     )
