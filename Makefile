@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.fep-installed
 
-.PHONY: setup test test-fast lab demo bench course
+.PHONY: setup test test-fast lab demo bench course course-assets
 
 setup: $(STAMP)
 
@@ -30,6 +30,14 @@ demo: setup
 # The course at real settings: times each notebook and renders docs/course/*.html with outputs (about 6 minutes).
 course: setup
 	$(PY) benchmarks/bench_notebooks.py
+
+# The widget manager the rendered pages load from docs/course/assets/ (committed; this re-fetches it from npm).
+HTML_MANAGER := @jupyter-widgets/html-manager@1.0.15
+course-assets:
+	cd /tmp && npm pack $(HTML_MANAGER) && rm -rf package && tar xzf jupyter-widgets-html-manager-1.0.15.tgz
+	cp /tmp/package/dist/embed.js docs/course/assets/html-manager-embed.js
+	cp /tmp/package/dist/embed.js.LICENSE.txt docs/course/assets/html-manager-embed.js.LICENSE.txt
+	cp /tmp/package/dist/1551f4f60c37af51121f.woff2 /tmp/package/dist/7a3337626410ca2f4071.woff2 docs/course/assets/
 
 # JupyterLab refuses to start as root unless told; root is normal in containers and on this project's machines.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)

@@ -1,11 +1,14 @@
 """Run the course at its real settings (no FEP_FAST): time each notebook and render it with its outputs.
 
 Run: ``python benchmarks/bench_notebooks.py`` (``make course``); ``… 03 06`` re-renders only the
-notebooks whose names start so (their times are printed, not written: they are not the course's).
+notebooks whose names start so (their times are printed, not written: they are not the course's);
+``… --offline`` only rewrites the pages already there with ``_offline.make_offline`` (no notebook runs).
 Target: each notebook <= 60 s, the course <= 6 minutes on a 2-core CPU. Writes
 ``results/performance/notebooks.json`` and, for each notebook,
 ``docs/course/NN_name.html``: the notebook as it ran, outputs and pictures included, so the course can be
-read without a kernel. Each page records the sha256 of the notebook it was rendered from
+read without a kernel, offline: it loads no script, style, font or image from the network (maths is
+MathML; the widget manager and the shared CSS are in ``docs/course/assets/``). Each page records the
+sha256 of the notebook it was rendered from
 (``tests/test_course_docs.py`` checks that it is current). Every notebook must pass its check-yourself
 cell; a failing one stops the run with its error (nothing is written for it).
 """
@@ -23,6 +26,7 @@ from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _offline import make_offline  # noqa: E402
 from _timing import machine, write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +47,19 @@ def render(path: Path, nb) -> Path:
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
     stamp = f"<!-- {SOURCE_MARK}: {source_hash(path)} (rendered by benchmarks/bench_notebooks.py) -->\n"
     DOCS.mkdir(parents=True, exist_ok=True)
-    return atomic_write(DOCS / f"{path.stem}.html", lambda f: f.write((stamp + body).encode()))
+    page = make_offline(stamp + body, DOCS)
+    return atomic_write(DOCS / f"{path.stem}.html", lambda f: f.write(page.encode()))
+
+
+def rewrite_offline() -> None:
+    """Convert the pages already rendered, keeping their stamps (their notebooks are not run)."""
+    from fep.atomic import atomic_write
+
+    for page_path in sorted(DOCS.glob("*.html")):
+        before = page_path.read_text(encoding="utf-8")
+        page = make_offline(before, DOCS)
+        atomic_write(page_path, lambda f, page=page: f.write(page.encode()))
+        print(f"{page_path.relative_to(ROOT)}: {len(before) / 1e6:.2f} MB → {len(page) / 1e6:.2f} MB", flush=True)
 
 
 def main(prefixes: list[str]) -> None:
@@ -71,4 +87,7 @@ def main(prefixes: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if sys.argv[1:] == ["--offline"]:
+        rewrite_offline()
+    else:
+        main(sys.argv[1:])

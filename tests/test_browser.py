@@ -134,6 +134,48 @@ def test_animation_player_works_offline(browser_path, chromium):
     assert requests == [], requests  # nothing fetched: no icon font, no CDN
 
 
+_EVERY_VIEW_DRAWN = """() => Array.from(
+    document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')
+).every(s => s.previousElementSibling && s.previousElementSibling.classList.contains('widget-subarea')
+             && s.previousElementSibling.childElementCount > 0)"""
+_FORMULAS_DRAWN = "() => [...document.querySelectorAll('math')].filter(m => m.getBoundingClientRect().width > 0).length"
+COURSE_PAGES = sorted((ROOT / "docs" / "course").glob("*.html"))
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("path", COURSE_PAGES, ids=lambda p: p.stem)
+def test_rendered_course_page_works_offline(browser_path, chromium, path):
+    """Opened from disk with every network request refused: maths drawn, widgets drawn, nothing fetched."""
+    import re
+
+    html = path.read_text()
+    formulas = html.count("<math ")
+    remote, errors = [], []
+    with page_of(chromium, errors) as page:
+        def only_local(route):
+            url = route.request.url
+            if url.startswith(("file:", "data:", "about:", "blob:")):
+                route.continue_()
+            else:
+                remote.append(url)
+                route.abort()
+
+        page.route("**/*", only_local)
+        page.goto(path.as_uri(), wait_until="load")
+        # The widget manager draws each saved view into a sub-area just before the view's script.
+        page.wait_for_function(_EVERY_VIEW_DRAWN)
+        text = page.inner_text("body")
+        ARTIFACTS.mkdir(exist_ok=True)
+        if formulas:
+            page.locator("math").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / f"offline_{path.stem}.png"))
+        drawn = page.evaluate(_FORMULAS_DRAWN)
+    assert remote == [], remote
+    assert not [e for e in errors if "favicon" not in e], errors
+    assert not re.findall(r"\$[^$\n]+\$", text), "raw TeX in the visible text"
+    assert drawn == formulas, f"{drawn} of {formulas} formulas drawn"
+
+
 @pytest.mark.parametrize("ci", ["false", "true"])
 def test_without_any_browser_the_tests_skip_with_one_line_except_under_ci(pytester, monkeypatch, ci):
     """A laptop without root and without Chromium: skipped with how to enable it; under CI=true, a failure."""

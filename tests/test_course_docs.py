@@ -1,12 +1,22 @@
 """The rendered course (docs/course/*.html, `make course`) exists for every notebook and is current."""
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+DOCS = ROOT / "docs" / "course"
+COURSE_BUDGET_BYTES = 4_000_000
+# Anything a browser would fetch by itself: script, style sheet, font, image, frame, CSS url()/@import.
+_FETCHED = re.compile(
+    r"""<(?:script|img|iframe|source|video|audio)\b[^>]*\bsrc\s*=\s*["']([^"']+)"""
+    r"""|<link\b[^>]*\bhref\s*=\s*["']([^"']+)"""
+    r"""|url\(\s*["']?([^"')]+)|@import\s+["']([^"']+)""",
+    re.I,
+)
 _spec = importlib.util.spec_from_file_location("bench_notebooks", ROOT / "benchmarks" / "bench_notebooks.py")
 bench_notebooks = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench_notebooks)
@@ -19,5 +29,41 @@ def test_rendered_page_is_current_and_shows_outputs(path):
     html = page.read_text()
     stamp = f"{bench_notebooks.SOURCE_MARK}: {bench_notebooks.source_hash(path)}"
     assert stamp in html.splitlines()[0], f"{page.name} was rendered from an older {path.name}: run `make course`"
-    assert html.count("data:image/png;base64") >= 1, "the page carries its pictures"
+    body = html.partition("<body")[2]
+    pictures = len(re.findall(r"data:image/(?:png|jpeg);base64", body)) + body.count('"model_name":"ImageModel"')
+    assert pictures >= 1, "the page carries its pictures (inline, or in a saved image widget)"
     assert "all claims hold" in html, "the check-yourself cell ran and passed at real settings"
+
+
+def _fetched(text: str) -> list[str]:
+    return [next(g for g in m.groups() if g) for m in _FETCHED.finditer(text)]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_rendered_page_loads_nothing_from_the_network(path):
+    """Every script, style, font and image of a page is inline or in docs/course/assets/, and is there."""
+    html = (DOCS / f"{path.stem}.html").read_text()
+    fetched = [u for u in _fetched(html) if not u.startswith(("data:", "#"))]
+    remote = [u for u in fetched if re.match(r"(https?:)?//", u)]
+    assert not remote, f"{path.stem}.html loads {remote}: run `make course` (benchmarks/_offline.py rewrites them)"
+    missing = [u for u in fetched if not (DOCS / u.split("?")[0]).is_file()]
+    assert not missing, f"{path.stem}.html refers to {missing}, which docs/course/ lacks"
+    assert "$" not in re.sub(r"<(pre|code|script|style)\b.*?</\1>", "", html, flags=re.S), "maths left as TeX"
+
+
+def test_the_shared_assets_load_nothing_from_the_network():
+    """The bundled CSS and widget manager fetch only files next to them (fonts), never a URL."""
+    for asset in sorted((DOCS / "assets").glob("*.css")):
+        remote = [u for u in _fetched(asset.read_text()) if re.match(r"(https?:)?//", u)]
+        assert not remote, f"{asset.name} fetches {remote}"
+    bundle = (DOCS / "assets" / "html-manager-embed.js").read_text()
+    assert "__jupyter_widgets_assets_path__" in bundle, "the bundle resolves its fonts next to itself"
+    assert "@import url(" not in bundle.replace("/* @import url(", ""), "the bundle imports a remote style"
+
+
+def test_the_course_pages_and_their_assets_fit_the_budget():
+    pages = sorted(DOCS.glob("*.html"))
+    assets = [p for p in (DOCS / "assets").iterdir() if p.is_file()]
+    used = sum(p.stat().st_size for p in pages + assets)
+    assert len(pages) == len(NOTEBOOKS)
+    assert used <= COURSE_BUDGET_BYTES, f"docs/course/ holds {used / 1e6:.2f} MB, over {COURSE_BUDGET_BYTES / 1e6} MB"
