@@ -1,6 +1,7 @@
 """The rendered course (docs/course/*.html, `make course`) exists for every notebook and is current."""
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -67,3 +68,13 @@ def test_the_course_pages_and_their_assets_fit_the_budget():
     used = sum(p.stat().st_size for p in pages + assets)
     assert len(pages) == len(NOTEBOOKS)
     assert used <= COURSE_BUDGET_BYTES, f"docs/course/ holds {used / 1e6:.2f} MB, over {COURSE_BUDGET_BYTES / 1e6} MB"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_rendered_page_shows_an_unfinished_progress_bar(path):
+    html = (DOCS / f"{path.stem}.html").read_text()
+    saved = re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', html, re.S)
+    models = json.loads(saved.group(1))["state"].values() if saved else []
+    bars = [m["state"] for m in models if m["model_name"] in ("FloatProgressModel", "IntProgressModel")]
+    unfinished = [(b["value"], b["max"]) for b in bars if b["value"] != b["max"]]
+    assert not unfinished, f"{path.stem}.html shows progress bars stopped at (value, max) {unfinished}"

@@ -108,3 +108,24 @@ def test_warm_start_puts_the_initial_mask_on_the_salient_cells(tmp_path):
     result.save(tmp_path / "r.npz")
     back = Explanation.load(tmp_path / "r.npz")
     assert back.iterations_used.tolist() == result.iterations_used.tolist() and back.stop_reason == result.stop_reason
+
+
+def test_a_converged_run_ends_as_a_full_bar_in_a_notebook(monkeypatch, capsys):
+    """In JupyterLab the bar is a widget whose maximum was the cap: on convergence it is cut to the steps run,
+    so a rendered page shows a full bar, not one stopped a third of the way at "100%"."""
+    from tqdm import notebook
+
+    from fep.ep import engine
+
+    bars = []
+
+    def widget_bar(*args, **kwargs):
+        bars.append(notebook.tqdm(*args, **kwargs))
+        return bars[-1]
+
+    monkeypatch.setattr(engine, "tqdm", widget_bar)
+    model, video, _ = _window_problem()
+    result = extremal_perturbation(model, video, 0, areas=(0.1,), defaults="2026-11")
+    assert result.stop_reason == [["converged"]]
+    _, progress, _ = bars[0].container.children
+    assert progress.value == progress.max == result.iterations_used.max() < AUTO_CAP

@@ -225,6 +225,9 @@ def _show(bar, i: int, history: dict, stopping: Stopping, converged: bool) -> No
     bar.set_postfix_str(f"energy {history['energy'][i].nanmean().item():.3f}, {stopping.waiting_for(i)}", refresh=False)
     if converged:
         bar.total = bar.n  # every mask converged: the run is complete, not cut short
+        widgets = getattr(bar, "container", None)  # tqdm.notebook's widget keeps the max it was created with
+        if widgets is not None:
+            widgets.children[1].max = bar.n
     bar.refresh()
 
 
