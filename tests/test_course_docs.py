@@ -78,3 +78,28 @@ def test_no_rendered_page_shows_an_unfinished_progress_bar(path):
     bars = [m["state"] for m in models if m["model_name"] in ("FloatProgressModel", "IntProgressModel")]
     unfinished = [(b["value"], b["max"]) for b in bars if b["value"] != b["max"]]
     assert not unfinished, f"{path.stem}.html shows progress bars stopped at (value, max) {unfinished}"
+
+
+INSTRUCTOR_PARTS = ("**Timing.**", "**Key idea.**", "**Discussion questions.**", "**Common student mistakes.**",
+                    "**Cells that need a live kernel.**")  # fmt: skip
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_instructor_guide_covers_the_notebook(path):
+    """docs/instructor.md has a section per notebook, titled as the notebook is, with every part filled."""
+    guide = (ROOT / "docs" / "instructor.md").read_text()
+    nb = json.loads(path.read_text())
+    title = next(line[2:] for c in nb["cells"] if c["cell_type"] == "markdown"
+                 for line in "".join(c["source"]).splitlines() if line.startswith("# "))  # fmt: skip
+    sections = {s.splitlines()[0]: s for s in re.split(r"^## ", guide, flags=re.M)[1:]}
+    assert title in sections, f"docs/instructor.md has no section '## {title}'"
+    section = sections[title]
+    missing = [p for p in INSTRUCTOR_PARTS if p not in section]
+    assert not missing, f"the guide's section on {path.stem} lacks {missing}"
+    questions = section.split("**Discussion questions.**")[1].split("**Common student mistakes.**")[0]
+    assert len(re.findall(r"^\d\. ", questions, flags=re.M)) >= 2, "two discussion questions"
+    total = re.search(r"\*\*total\*\* \| \*\*(\d+)\*\*", section)
+    assert total, "a timing table with its total"
+    timing = section.split("**Timing.**")[1].split("**Key idea.**")[0]
+    minutes = [int(m) for m in re.findall(r"^\|(?! \*\*total).*\| (\d+) \|$", timing, flags=re.M)]
+    assert sum(minutes) == int(total.group(1)), f"{path.stem}: sections sum to {sum(minutes)}, not {total.group(1)}"
