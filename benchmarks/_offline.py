@@ -9,8 +9,8 @@ nbconvert's lab template loads MathJax, require.js and the widget manager from C
   ``@jupyter-widgets/html-manager`` (see ``docs/course/assets/README.md``), which needs no require.js;
 - the template's CSS is one shared file, ``assets/lab-<hash>.css``, written by the first page that
   needs it;
-- each embedded picture wider than 1000 px is scaled to 1000 px, then stored as the smallest of
-  itself, a 256-colour PNG and a JPEG (quality 80);
+- each embedded picture wider than 800 px is scaled to 800 px, then stored as the smallest of
+  itself, a 256-colour PNG and a JPEG (quality 70);
 - the shared CSS loses its comments and runs of white space.
 
 Run on an already rendered page it changes nothing more (it is idempotent), so
@@ -29,9 +29,9 @@ from pathlib import Path
 
 ASSETS = "assets"
 WIDGET_BUNDLE = f"{ASSETS}/html-manager-embed.js"
-JPEG_QUALITY = 80
-# Wider pictures are scaled down to this: the page's output column is about 1000 px wide.
-MAX_WIDTH = 1000
+JPEG_QUALITY = 70
+# Wider pictures are scaled down to this: 800 px keeps a frame grid of 8 frames at 100 px a frame.
+MAX_WIDTH = 800
 
 _REQUIRE_JS = re.compile(r'<script src="[^"]*require(\.min)?\.js"></script>\s*')
 _MATHJAX = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->\s*", re.S)

@@ -176,6 +176,49 @@ def test_rendered_course_page_works_offline(browser_path, chromium, path):
     assert drawn == formulas, f"{drawn} of {formulas} formulas drawn"
 
 
+# The section of a rendered page under a heading: its decoded pictures and its printed text.
+_SECTION = """(title) => {
+    const heading = [...document.querySelectorAll('h2')].find(h => h.textContent.startsWith(title));
+    if (!heading) return null;
+    const cell = heading.closest('.jp-Cell');
+    const pictures = [], text = [];
+    for (let c = cell.nextElementSibling; c && !c.querySelector('h2'); c = c.nextElementSibling) {
+        c.querySelectorAll('.jp-OutputArea img').forEach(i => pictures.push(i.naturalWidth));
+        c.querySelectorAll('.jp-OutputArea pre').forEach(p => text.push(p.innerText));
+    }
+    return {pictures, text: text.join('\\n')};
+}"""
+
+
+_CLAIMS_PRINTED = "() => [...document.querySelectorAll('pre')].some(p => p.innerText.includes('all claims hold'))"
+
+
+@pytest.mark.browser
+def test_the_rendered_low_pass_page_shows_g_next_to_g_hat_and_the_same_start_comparison(browser_path, chromium):
+    """03's page, offline: the G / Ĝ figure is drawn, and in the same-start comparison F-EP's printed
+    temporal difference is at most 0.7 of 3D-EP's and closer to the ground truth's own."""
+    import re
+
+    errors = []
+    with page_of(chromium, errors, viewport=(1280, 900)) as page:
+        page.route("**/*", lambda route: route.abort() if route.request.url.startswith("http") else route.continue_())
+        page.goto((ROOT / "docs" / "course" / "03_extremal_perturbation.html").as_uri(), wait_until="load")
+        pair = page.evaluate(_SECTION, "G and Ĝ")
+        same = page.evaluate(_SECTION, "3D-EP and F-EP from the same start")
+        page.locator("h2", has_text="G and Ĝ").first.scroll_into_view_if_needed()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "offline_03_g_and_g_hat.png"))
+        checked = page.evaluate(_CLAIMS_PRINTED)
+    assert pair and pair["pictures"] and min(pair["pictures"]) > 0, f"no G / Ĝ picture drawn: {pair}"
+    assert "|Ĝ|" in pair["text"], pair["text"]
+    assert same and len(same["pictures"]) >= 2 and min(same["pictures"]) > 0, f"the comparison's pictures: {same}"
+    td = {m: float(v) for m, v in re.findall(r"^(3D-EP|F-EP)\s+temporal difference ([\d.]+)", same["text"], re.M)}
+    truth = float(re.search(r"ground truth's own temporal difference ([\d.]+)", same["text"]).group(1))
+    assert td["F-EP"] <= 0.7 * td["3D-EP"] and abs(td["F-EP"] - truth) < abs(td["3D-EP"] - truth), (td, truth)
+    assert checked, "the check-yourself cell printed 'all claims hold' on the rendered page"
+    assert not [e for e in errors if "favicon" not in e and "ERR_FAILED" not in e], errors
+
+
 @pytest.mark.parametrize("ci", ["false", "true"])
 def test_without_any_browser_the_tests_skip_with_one_line_except_under_ci(pytester, monkeypatch, ci):
     """A laptop without root and without Chromium: skipped with how to enable it; under CI=true, a failure."""

@@ -99,7 +99,7 @@ def test_readme_lists_every_notebook_and_make_lab():
 # The fep.viz functions that return a picture (a NotebookFigure), and IPython's display of a PNG file.
 FIGURE_FUNCTIONS = (
     "frame_grid", "plot_spectrum", "plot_history", "plot_temporal_profile", "plot_frame_changes", "plot_curves",
-    "overlay", "figure", "plot_fep_loop",
+    "overlay", "figure", "plot_fep_loop", "plot_gradient_pair", "plot_two_voxel_paths",
 )  # fmt: skip
 FIGURE_CALLS = tuple(f"viz.{name}(" for name in FIGURE_FUNCTIONS) + ("display(Image(",)
 

@@ -155,12 +155,13 @@ def optimise_masks(
 
 def explain(
     model: torch.nn.Module, video: torch.Tensor, target, settings: ExplanationSettings, *, progress: bool = True,
-    callback: Callback | None = None, callback_every: int = 1,
+    callback: Callback | None = None, callback_every: int = 1, site: LowpassSite | None = None,
 ) -> Explanation:  # fmt: skip
     """Explain ``video`` for ``target`` with ``settings`` (what :func:`fep.extremal_perturbation` does).
 
     Checks the model, clip and targets, borrows the model (:func:`~fep.ep.model_state.frozen_model`),
-    prepares the :class:`Problem`, runs :func:`optimise_masks` and scores the final masks.
+    prepares the :class:`Problem`, runs :func:`optimise_masks` and scores the final masks. ``site``
+    replaces the settings' low-pass site (:mod:`fep.ep.anatomy` passes one that records the gradients).
     """
     started = time.perf_counter()
     check_positive_int("callback_every", callback_every)
@@ -174,7 +175,7 @@ def explain(
             f"autocast={settings.autocast!r} runs the model in reduced precision on CUDA, but the clip is on "
             f"{video.device}; move model and clip to a GPU, or leave autocast=None."
         )
-    site = lowpass_site(settings.modulate, settings.lowpass_at, settings.preserve_norm)
+    site = site or lowpass_site(settings.modulate, settings.lowpass_at, settings.preserve_norm)
     rng_devices = [video.device] if on_cuda else []
     # frozen_model also restores torch's global settings; fork_rng covers a CUDA generator not yet
     # initialised when the call starts.
