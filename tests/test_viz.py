@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from fep import viz
+from fep.ep.anatomy import gradient_snapshot, two_voxel_paths
 from fep.ep.api import extremal_perturbation
 from fep.testing import TinyVideoNet
 
@@ -123,7 +124,23 @@ def _every_figure(result):
         "figure": viz.figure(figsize=(2, 2)),
         "plot_frame_changes": viz.plot_frame_changes({"m": MAP}, evidence=torch.tensor([0, 1, 1, 0, 0, 0]).bool()),
         "plot_fep_loop": viz.plot_fep_loop(),
+        "plot_gradient_pair": viz.plot_gradient_pair(
+            gradient_snapshot(TinyVideoNet(), torch.rand(1, 3, 4, 16, 16), 0, iteration=1, iterations=2, mask_step=4)
+        ),
+        "plot_two_voxel_paths": viz.plot_two_voxel_paths(two_voxel_paths(steps=5)),
     }
+
+
+def test_margin_curves_are_drawn_from_the_margins_or_refused_with_the_fix():
+    from fep.errors import FepValueError
+
+    curve = {"fractions": [0.0, 0.5, 1.0], "scores": [1.0, 1.0, 1.0], "auc": 1.0, "margins": [1.0, 0.4, 0.0],
+             "margin_auc": 0.45}  # fmt: skip
+    fig = viz.plot_curves({"m": curve}, margin=True)
+    assert fig.axes[0].lines[0].get_ydata().tolist() == [1.0, 0.4, 0.0]
+    assert "AUC 0.450" in fig.axes[0].get_legend().get_texts()[0].get_text()
+    with pytest.raises(FepValueError, match="use margin=False"):
+        viz.plot_curves({"m": {**curve, "margins": None}}, margin=True)
 
 
 def test_every_figure_is_a_png_for_ipython_without_pyplot():

@@ -9,6 +9,7 @@ import torch
 
 from fep.bench.map_metrics import auc, spectrum_profile
 from fep.bench.methods import label_of
+from fep.errors import FepValueError
 from fep.viz.figures import NotebookFigure, as_numpy, figure, shade_evidence
 
 __all__ = ["plot_spectrum", "plot_history", "plot_temporal_profile", "plot_frame_changes", "plot_curves"]
@@ -109,7 +110,9 @@ def plot_frame_changes(maps: Mapping[str, object], evidence=None, title: str | N
     return _finish_frame_plot(fig, ax, "between frame t and t+1", "normalised L1 change", title)
 
 
-def plot_curves(curves: Mapping[str, object], title: str = "", xlabel: str = "", ylabel: str = "") -> NotebookFigure:
+def plot_curves(
+    curves: Mapping[str, object], title: str = "", xlabel: str = "", ylabel: str = "", margin: bool = False
+) -> NotebookFigure:
     """Several curves, one line each, AUC in the legend.
 
     Args:
@@ -117,6 +120,8 @@ def plot_curves(curves: Mapping[str, object], title: str = "", xlabel: str = "",
             :func:`fep.bench.faithfulness.deletion_insertion` returns (``fractions``, ``scores``, ``auc``): then the
             x axis is the share of voxels in %, on a log scale for the log-spaced schedule, and the
             legend gives that function's AUC.
+        margin: for those dicts, draw the normalised margin (``margins``, ``margin_auc``) instead of the
+            probability: it still moves where a confident model's probability is stuck at 1.
     """
     fig = figure(figsize=(5, 3.2))
     ax = fig.subplots()
@@ -124,8 +129,10 @@ def plot_curves(curves: Mapping[str, object], title: str = "", xlabel: str = "",
     for label, values in curves.items():
         if isinstance(values, Mapping):
             x = 100 * np.asarray(values["fractions"], dtype=float)
-            y = np.asarray(values["scores"], dtype=float)
-            area = float(values["auc"])
+            if margin and values.get("margins") is None:
+                raise FepValueError(f"{label}: no normalised margin (the margin gap is too small); use margin=False.")
+            y = np.asarray(values["margins" if margin else "scores"], dtype=float)
+            area = float(values["margin_auc" if margin else "auc"])
             log_scale = len(x) > 3 and x[-1] - x[-2] > 1.5 * (x[2] - x[1])  # steps that grow: log-spaced
             if log_scale:
                 x, y = x[1:], y[1:]  # the intact clip (0 %) has no place on a log axis

@@ -315,6 +315,7 @@ class CutoffExplorer(Explorer):
         evidence: ``(T,)`` bool, the frames that carry the class evidence.
         boxes: optional ``(T, 4)`` ground-truth boxes.
         fps: Play speed.
+        cutoff: the cutoff shown first (default: the middle one of ``explanations``).
 
     Examples::
 
@@ -322,7 +323,7 @@ class CutoffExplorer(Explorer):
         >>> CutoffExplorer(clip.frames, runs, evidence=truth["evidence"])
     """
 
-    def __init__(self, video, explanations: dict, evidence, boxes=None, fps: float = 4.0) -> None:
+    def __init__(self, video, explanations: dict, evidence, boxes=None, fps: float = 4.0, cutoff=None) -> None:
         from fep.bench.map_metrics import temporal_localisation
 
         if not explanations:
@@ -345,7 +346,9 @@ class CutoffExplorer(Explorer):
             }
             for c, s in self.saliency.items()
         }
-        self.cutoff = self.cutoffs[len(self.cutoffs) // 2]
+        if cutoff is not None and cutoff not in explanations:
+            raise FepValueError(f"cutoff must be one of {self.cutoffs}, got {cutoff!r}: the one shown first.")
+        self.cutoff = self.cutoffs[len(self.cutoffs) // 2] if cutoff is None else cutoff
         self.cutoff_slider = w.SelectionSlider(options=self.cutoffs, value=self.cutoff, description="cutoff")
         self._observe(self.cutoff_slider, self.set_cutoff)
         self.children = [w.HBox([self.play, self.frame_slider, self.cutoff_slider]), self.image, self.status]
