@@ -65,6 +65,27 @@ def test_check_yourself_cell_asserts_at_least_two_claims(path):
     assert "```python" in "".join(nb["cells"][exercise + 1]["source"]), "the self-check's solution follows it"
 
 
+# Besides the figures (FIGURE_CALLS, below): what else shows something a reader must interpret.
+SHOWING_MORE = ("viz.animation_html(", "Explorer(", "LiveView(", "summary_table(")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_figure_and_table_is_followed_by_its_reading(path):
+    """d2l's and the UvA notebooks' habit: after each picture or table, a paragraph that says what it shows."""
+    cells = json.loads(path.read_text())["cells"]
+    shown, unread = 0, []
+    for i, cell in enumerate(cells):
+        source = "".join(cell["source"])
+        if cell["cell_type"] != "code" or not any(call in source for call in FIGURE_CALLS + SHOWING_MORE):
+            continue
+        shown += 1
+        following = next(("".join(c["source"]) for c in cells[i + 1 :] if c["cell_type"] == "markdown"), "")
+        if not following.lstrip().startswith("**Reading it."):
+            unread.append(f"cell {i}: {source.splitlines()[-1][:60]}")
+    assert shown > 0 or path.stem == "05_your_own_video"
+    assert not unread, f"{path.name}: {len(unread)} of {shown} shown without a 'Reading it.' after: {unread}"
+
+
 def test_notebooks_cite_the_methods_they_use():
     needs = {
         "01_gradients": ["1706.03825", "1703.01365", "1610.02391"],

@@ -27,7 +27,7 @@ def plot_spectrum(
     ax_t.set_xlabel("temporal frequency  k_t / T")
     ax_t.set_ylabel("DCT energy")
     ax_s.semilogy(nu_s, spatial + 1e-12, marker="o", ms=3, color="tab:orange")
-    ax_s.set_xlabel("spatial frequency  |k| / sqrt(H²+W²)")
+    ax_s.set_xlabel("spatial frequency  |k| / sqrt(h²+w²)")
     for ax, cutoff in ((ax_t, temporal_cutoff), (ax_s, spatial_cutoff)):
         if cutoff is not None:
             ax.axvline(cutoff, color="crimson", linestyle="--", label=f"cutoff {cutoff:g}")
