@@ -40,6 +40,8 @@ def test_a_snapshot_it_cannot_take_is_refused_before_the_run(detector, square_cl
     video, target = square_clip[0], 0
     with pytest.raises(FepValueError, match="past the run's at most 3 iterations"):
         gradient_snapshot(detector, video, target, iteration=3, iterations=3)
+    with pytest.raises(FepValueError, match="iteration must be >= 0"):
+        gradient_snapshot(detector, video, target, iteration=-1, iterations=3)
     with pytest.raises(FepValueError, match="pass lowpass_at='gradient'"):
         gradient_snapshot(detector, video, target, iteration=0, iterations=3, lowpass_at="update")
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from fep.ep.checks import check_positive_int, check_unit_interval
+from fep.ep.checks import check_integer, check_non_negative, check_positive_int, check_unit_interval
 from fep.ep.dct import apply_response, frequency_response
 from fep.ep.engine import explain
 from fep.ep.explanation import Explanation
@@ -91,7 +91,7 @@ def gradient_snapshot(model, video, target, iteration: int = 0, **options) -> Gr
         >>> snap = gradient_snapshot(model, video, 3, iteration=5, areas=(0.1,))
         >>> snap.gradient.shape, snap.lowpassed.shape        # (1, 16, 16, 16) twice
     """
-    check_positive_int("iteration", iteration + 1)
+    check_non_negative("iteration", check_integer("iteration", iteration))
     settings = ExplanationSettings.from_keywords(**options)
     if settings.lowpass_at != LOWPASS_AT_GRADIENT:
         raise FepValueError(
