@@ -204,3 +204,26 @@ def test_frame_grid_percentile_and_colour_bars():
     assert len(clipped.axes) == 3  # two frames' axes and one colour bar
     with pytest.raises(ValueError, match="percentile must be in"):
         viz.frame_grid(VIDEO, {"m": spiky}, percentile=0)
+
+
+def test_colour_bars_show_the_overlay_as_it_is_drawn_on_a_grey_frame():
+    grey = torch.full((3, 6, 24, 24), viz.figures._BAR_BACKGROUND)
+    ramp = torch.linspace(0, 1, 24)[None, None, :].expand(6, 24, 24)
+    drawn = viz.overlay_frames(grey, ramp, vmax=1.0)[0, 0] / 255.0  # one row: the values 0 .. 1
+    bar = viz.overlay_colormap()(np.linspace(0, 1, 24))[:, :3]
+    assert np.abs(drawn - bar).max() < 0.01
+    bare = matplotlib.colormaps[viz.OVERLAY_CMAP](np.linspace(0, 1, 24))[:, :3]
+    assert np.abs(drawn - bare).max() > 0.2  # the bare colour map would not match what the frames show
+    fig = viz.frame_grid(grey, {"m": ramp}, frames=[0], colorbar=True)
+    assert fig.axes[-1]._colorbar.cmap.name == viz.overlay_colormap().name  # the grid's bar is that one
+
+
+def test_the_overlay_colour_map_avoids_the_actors_yellow_and_the_distractors_cyan():
+    from fep.data.samples import load_sample
+
+    clip, truth = load_sample(0)
+    t = 6
+    actor = viz.rgb_frames(clip.frames)[t][viz.as_numpy(truth["actor_mask"])[t] > 0.5]
+    colours = matplotlib.colormaps[viz.OVERLAY_CMAP](np.linspace(0.3, 1, 32))[:, :3]
+    nearest = np.linalg.norm(colours[:, None] - actor.mean(0)[None, None], axis=-1).min()
+    assert nearest > 0.4, f"a strong overlay colour is within {nearest:.2f} of the actor's colour"

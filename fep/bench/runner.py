@@ -21,6 +21,7 @@ Examples::
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import time
@@ -180,7 +181,9 @@ def _distributed() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     if world > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("gloo")
+        # One deep-model EP item can run for an hour on a CPU while a finished rank waits at the final
+        # barrier; gloo's default 30 minutes killed such a run, so the wait is bounded by days instead.
+        torch.distributed.init_process_group("gloo", timeout=datetime.timedelta(days=7))
     return rank, world
 
 

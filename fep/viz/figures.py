@@ -41,6 +41,9 @@ __all__ = [
     "figure_png",
     "as_numpy",
     "rgb_frames",
+    "OVERLAY_CMAP",
+    "OVERLAY_ALPHA",
+    "overlay_colormap",
     "overlay_frames",
     "shade_evidence",
     "box",
@@ -156,7 +159,31 @@ def _maps(saliency, frames: int) -> np.ndarray:
     return s
 
 
-def overlay_frames(video, saliency, alpha: float = 0.5, cmap: str = "jet", vmax: float | None = None) -> np.ndarray:
+# The overlay style every picture of a map shares. The bundled actor is yellow and its distractors cyan, so
+# the colour map avoids both (jet's top is the actor's yellow); a map's value sets both its colour and its
+# opacity, and colour bars show that blend (see :func:`overlay_colormap`), not the bare colour map.
+OVERLAY_CMAP = "RdPu"
+OVERLAY_ALPHA = 0.6
+# The neutral background a colour bar blends the overlay onto: the mid grey of a frame's average.
+_BAR_BACKGROUND = 0.5
+
+
+def overlay_colormap(cmap: str = OVERLAY_CMAP, alpha: float = OVERLAY_ALPHA):
+    """The colours a map's values take in :func:`overlay_frames`, over a mid-grey frame: for colour bars.
+
+    An overlay of value ``v`` (scaled to [0, 1]) is drawn with colour ``cmap(v)`` at opacity ``alpha * v``,
+    so a bar of the bare colour map would show strong colours for weak values that the frames show faintly.
+    """
+    from matplotlib.colors import ListedColormap
+
+    v = np.linspace(0, 1, 256)[:, None]
+    colours = matplotlib.colormaps[cmap](v[:, 0])[:, :3]
+    return ListedColormap((1 - alpha * v) * _BAR_BACKGROUND + alpha * v * colours, name=f"{cmap}_overlay")
+
+
+def overlay_frames(
+    video, saliency, alpha: float = OVERLAY_ALPHA, cmap: str = OVERLAY_CMAP, vmax: float | None = None
+) -> np.ndarray:
     """Blend a colour-mapped saliency volume onto the frames.
 
     Args:
@@ -196,8 +223,8 @@ def frame_grid(
     rows: Mapping[str, object] | None = None,
     frames: Sequence[int] | None = None,
     boxes=None,
-    alpha: float = 0.55,
-    cmap: str = "jet",
+    alpha: float = OVERLAY_ALPHA,
+    cmap: str = OVERLAY_CMAP,
     title: str | None = None,
     cell: float = 1.4,
     percentile: float | None = None,
@@ -243,7 +270,7 @@ def frame_grid(
     right = 1 - 1.0 / fig.get_figwidth() if colorbar else 0.99
     fig.subplots_adjust(left=0.04, right=right, bottom=0.01, top=0.9 if title else 0.95, wspace=0.04, hspace=0.06)
     if colorbar:
-        _row_colour_bars(fig, axes, [label for label, _ in images[1:]], scales, cmap, percentile)
+        _row_colour_bars(fig, axes, [label for label, _ in images[1:]], scales, overlay_colormap(cmap, alpha), percentile)
     return fig
 
 
@@ -263,8 +290,8 @@ def _fill_grid(axes, images: list, frames: Sequence[int], boxes) -> None:
                 ax.set_ylabel(label, fontsize=9)
 
 
-def _row_colour_bars(fig, axes, labels, scales: dict, cmap: str, percentile: float | None) -> None:
-    """One colour bar per map row of :func:`frame_grid` (row 0 is the clip)."""
+def _row_colour_bars(fig, axes, labels, scales: dict, cmap, percentile: float | None) -> None:
+    """One colour bar per map row of :func:`frame_grid` (row 0 is the clip), in the overlay's own colours."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
@@ -275,7 +302,9 @@ def _row_colour_bars(fig, axes, labels, scales: dict, cmap: str, percentile: flo
             bar.set_label(f"≥ p{percentile:g}", fontsize=6)
 
 
-def overlay(video, saliency, frame: int, alpha: float = 0.55, cmap: str = "jet", boxes=None, ax=None) -> NotebookFigure:
+def overlay(
+    video, saliency, frame: int, alpha: float = OVERLAY_ALPHA, cmap: str = OVERLAY_CMAP, boxes=None, ax=None
+) -> NotebookFigure:
     """Draw one frame with its overlay into ``ax`` (or a new figure); returns the figure."""
     image = overlay_frames(video, saliency, alpha, cmap)[frame]
     fig = None

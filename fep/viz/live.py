@@ -50,7 +50,7 @@ class LiveView(ipywidgets.VBox):
         fig = figure(figsize=(2.2 * len(self.frames) + 3, 2.2 * masks.shape[0]))
         grid = fig.add_gridspec(masks.shape[0], len(self.frames) + 2)
         for a in range(masks.shape[0]):
-            stack = overlay_frames(self.video, masks[a], 0.6, vmax=1.0)
+            stack = overlay_frames(self.video, masks[a], vmax=1.0)
             for j, t in enumerate(self.frames):
                 ax = fig.add_subplot(grid[a, j])
                 ax.imshow(stack[t])

@@ -11,13 +11,13 @@ import numpy as np
 
 from fep.atomic import atomic_write
 from fep.errors import FepValueError
-from fep.viz.figures import as_numpy, overlay_frames
+from fep.viz.figures import OVERLAY_ALPHA, OVERLAY_CMAP, as_numpy, overlay_frames
 
 __all__ = ["save_animation", "animation_html"]
 
 
 def save_animation(
-    video, saliency, path: str | os.PathLike, fps: float = 8.0, alpha: float = 0.55, cmap: str = "jet", scale: int = 2
+    video, saliency, path: str | os.PathLike, fps: float = 8.0, alpha: float = OVERLAY_ALPHA, cmap: str = OVERLAY_CMAP, scale: int = 2
 ) -> Path:
     """Write the overlay as an animated GIF (``.gif``) or H.264 video (``.mp4``), atomically.
 
@@ -107,7 +107,7 @@ _PLAYER = """<div class="fep-animation" id="{id}" style="display:inline-block;fo
 
 
 def animation_html(
-    video, saliency, fps: float = 8.0, alpha: float = 0.55, cmap: str = "jet", boxes=None, scale: int = 2
+    video, saliency, fps: float = 8.0, alpha: float = OVERLAY_ALPHA, cmap: str = OVERLAY_CMAP, boxes=None, scale: int = 2
 ) -> str:
     """A self-contained HTML player of the overlay for notebooks: ``IPython.display.HTML(...)``.
 

@@ -34,7 +34,7 @@ from fep.ep.dct import FILTERS, check_filter, lowpass
 from fep.ep.explanation import Explanation
 from fep.errors import FepValueError
 from fep.viz.explorer import Explorer, display_frames
-from fep.viz.figures import as_numpy, box, figure, overlay_frames, rgb_frames, shade_evidence
+from fep.viz.figures import OVERLAY_ALPHA, as_numpy, box, figure, overlay_frames, rgb_frames, shade_evidence
 from fep.viz.live import LiveView
 
 __all__ = ["FrequencyExplorer", "ExplanationExplorer", "CutoffExplorer", "LiveView"]
@@ -138,8 +138,8 @@ class FrequencyExplorer(Explorer):
         axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1, 1, 1.5]})
         frame = self.video[:, t : t + 1]  # overlay one frame only: a frame change must stay cheap
         axes[0].imshow(rgb_frames(self.video)[t])
-        axes[1].imshow(overlay_frames(frame, raw[t : t + 1], 0.7, vmax=vmax)[0])
-        axes[2].imshow(overlay_frames(frame, low[t : t + 1], 0.7, vmax=vmax_low)[0])
+        axes[1].imshow(overlay_frames(frame, raw[t : t + 1], vmax=vmax)[0])
+        axes[2].imshow(overlay_frames(frame, low[t : t + 1], vmax=vmax_low)[0])
         for ax, title in zip(axes[:3], (f"frame {t}", "raw map", "low-passed map"), strict=True):
             ax.set_title(title, fontsize=9)
             ax.set_axis_off()
@@ -229,7 +229,7 @@ class ExplanationExplorer(Explorer):
         self.boxes = None if boxes is None else as_numpy(boxes)
         self.areas = sorted({float(a) for e in named.values() if isinstance(e, Explanation) for a in e.areas})
         self.area = "all"
-        self.opacity = 0.55
+        self.opacity = OVERLAY_ALPHA
         self.show_truth = self.boxes is not None
         options = [("saliency (every area)", "all")] + [(f"mask at area {a:g}", a) for a in self.areas]
         self.area_dropdown = w.Dropdown(options=options, value="all", description="area")
@@ -368,7 +368,7 @@ class CutoffExplorer(Explorer):
         t, s = self.frame, self.saliency[self.cutoff]
         fig = figure(figsize=(8, 3))
         left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
-        left.imshow(overlay_frames(self.video[:, t : t + 1], s[t : t + 1], 0.6, vmax=float(s.max()) or 1.0)[0])
+        left.imshow(overlay_frames(self.video[:, t : t + 1], s[t : t + 1], vmax=float(s.max()) or 1.0)[0])
         left.set_axis_off()
         left.set_title(f"frame {t}", fontsize=9)
         if self.boxes is not None:
