@@ -38,6 +38,7 @@ course-assets:
 	cp /tmp/package/dist/embed.js docs/course/assets/html-manager-embed.js
 	cp /tmp/package/dist/embed.js.LICENSE.txt docs/course/assets/html-manager-embed.js.LICENSE.txt
 	cp /tmp/package/dist/1551f4f60c37af51121f.woff2 /tmp/package/dist/7a3337626410ca2f4071.woff2 docs/course/assets/
+	$(PY) benchmarks/_offline.py --strip-bundle docs/course/assets/html-manager-embed.js
 
 # JupyterLab refuses to start as root unless told; root is normal in containers and on this project's machines.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)

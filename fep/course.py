@@ -12,12 +12,14 @@ Examples::
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from fep.errors import FepValueError
 
-__all__ = ["FAST", "budget", "check", "REFERENCES", "references_markdown"]
+__all__ = ["FAST", "budget", "check", "SelfCheck", "SELF_CHECKS", "REFERENCES", "references_markdown"]
 
 FAST = os.environ.get("FEP_FAST", "") not in ("", "0", "false", "False")
 
@@ -27,24 +29,104 @@ def budget(full, fast):
     return fast if FAST else full
 
 
-def check(answer, expected, tolerance: float = 0.0, hint: str = "") -> None:
-    """A self-checking exercise: compare the learner's ``answer`` with ``expected``.
+@dataclass(frozen=True)
+class SelfCheck:
+    """One self-checking exercise: how its expected answer follows from the notebook's objects.
 
-    ``None`` (not attempted yet) prints a reminder; a wrong answer raises AssertionError with the
-    ``hint``; a right one prints a tick. Numbers (and tensors of one element) match within ``tolerance``;
-    anything else must be equal. Returns nothing, so a notebook shows only the message.
+    The expected value lives here, not in the check cell, so a rendered page shows the question, the
+    learner's cell and the solution behind a click, never the answer.
     """
+
+    expected: Callable[..., object]  # keyword arguments: the notebook objects the check cell passes
+    tolerance: float = 0.0
+    hint: str = ""
+
+
+def _temporal_difference(s) -> float:
+    from fep.bench import temporal_difference
+
+    return temporal_difference(s).item()
+
+
+def _kinetics_share(height: int, width: int, short_side: int = 128, crop: int = 112) -> float:
+    """The share of a frame's pixels a Kinetics model sees: resize the short side, crop the centre square."""
+    scale = short_side / min(height, width)
+    return crop * crop / (round(height * scale) * round(width * scale))
+
+
+SELF_CHECKS: dict[str, SelfCheck] = {
+    "00-voxels-kept": SelfCheck(
+        lambda video: 0.05 * math.prod(video.shape[-3:]),
+        tolerance=1.0,
+        hint="video.shape is (batch, channels, frames, height, width); a voxel is one pixel of one frame.",
+    ),
+    "01-temporal-difference": SelfCheck(
+        _temporal_difference,
+        tolerance=1e-6,
+        hint="Sum |s[1:] - s[:-1]| over (h, w), divide by the sum of both frames' masses, then average over t.",
+    ),
+    "02-shortest-period": SelfCheck(
+        lambda: 2 * 40 / int(0.1 * 40),
+        tolerance=1e-9,
+        hint="A cutoff ν_c keeps k <= ν_c·T; frequency k has period 2T/k frames.",
+    ),
+    "03-area-term": SelfCheck(
+        lambda: 0.15,
+        tolerance=1e-3,
+        hint="Sort both: how many voxels differ between the mask and the reference, and by how much each?",
+    ),
+    "04-lowest-deletion": SelfCheck(
+        lambda deep: min(deep["summary"]["small"], key=lambda m: deep["summary"]["small"][m]["deletion_auc"][0]),
+        hint="Compare deep['summary']['small'][m]['deletion_auc'][0] across methods m.",
+    ),
+    "05-kinetics-share": SelfCheck(
+        lambda: _kinetics_share(240, 320),
+        tolerance=5e-3,
+        hint="The short side becomes 128 (the long one scales with it), then the centre 112 × 112 is kept.",
+    ),
+    "06-event-share": SelfCheck(
+        lambda: math.pi * 14**2 / 112**2 * 3 / 16,
+        tolerance=3e-4,
+        hint="(pixels of a disk 28 px across / pixels of a frame) × (frames with motion / frames).",
+    ),
+}
+
+
+def check(exercise: str, answer, **objects) -> None:
+    """A self-checking exercise: compare the learner's ``answer`` with the expected one of ``exercise``.
+
+    Args:
+        exercise: a key of :data:`SELF_CHECKS` (the notebook's number and a name, e.g. ``"00-voxels-kept"``).
+        answer: the learner's answer; ``None`` (not attempted yet) prints a reminder.
+        objects: the notebook objects the expected answer is computed from (e.g. ``video=video``).
+
+    A wrong answer raises AssertionError with the exercise's hint; a right one prints a tick. Numbers (and
+    tensors of one element) match within the exercise's tolerance; anything else must be equal. The
+    expected value is never printed, so the page shows no answer before its solution is opened.
+
+    Examples::
+
+        >>> check("00-voxels-kept", answer, video=video)
+    """
+    if exercise not in SELF_CHECKS:
+        raise FepValueError(f"No self-check {exercise!r}; use one of {', '.join(SELF_CHECKS)}.")
     if answer is None:
         print("Not answered yet: replace None in the exercise cell with your code, then run this cell again.")
         return
+    spec = SELF_CHECKS[exercise]
+    try:
+        expected = spec.expected(**objects)
+    except TypeError as err:
+        needs = f"Self-check {exercise!r} needs other notebook objects ({err}); pass them by name."
+        raise FepValueError(needs) from None
     try:
         value, target = float(answer), float(expected)
     except (TypeError, ValueError):
         right = answer == expected
     else:
-        right = abs(value - target) <= tolerance
+        right = abs(value - target) <= spec.tolerance
     if not right:
-        raise AssertionError(f"Not yet: {answer!r} is not the expected answer. {hint}".strip())
+        raise AssertionError(f"Not yet: {answer!r} is not the expected answer. {spec.hint}".strip())
     print(f"✓ Right: {answer!r}.")
 
 

@@ -6,8 +6,9 @@ pictures, rendered widgets, console errors, a full-page screenshot) is what test
 Without a browser (a laptop without root), nbclient runs the same prepared copy in a real kernel and the
 browser-only checks are skipped with one line (a failure under ``CI=true``, see tests/conftest.py).
 
-The prepared copy is the notebook plus three cells: the self-checking exercise's solution, then that
-exercise's check again, so that a run also shows the solution passing its own check; last, the ids of
+The prepared copy is the notebook plus: the code of every other exercise's solution (so that none is
+left broken), the self-checking exercise's solution, then that exercise's check again, so that a run
+also shows the solution passing its own check; last, the ids of
 the widget models still open in the kernel, so that the page can be held to rendering each of them
 (progress bars close their own widgets when done).
 """
@@ -47,7 +48,8 @@ class Rendered:
     """What the JupyterLab page showed after Run All."""
 
     image_sizes: list[tuple[int, int]]  # natural sizes of every <img> in the output areas
-    output_texts: list[str]  # inner text of every output area
+    output_texts: list[str]  # text of every output area (textContent: JupyterLab's windowing leaves cells it
+    # has not laid out yet without an innerText, so a read right after scrolling could miss them)
     widget_views: int  # output areas holding a rendered ipywidgets view
     errors: list[str]  # console and page errors while the notebook was open
     screenshot: Path
@@ -85,14 +87,27 @@ def open_widget_views(nb) -> int:
     return sum(view["model_id"] in open_ids for view in views)
 
 
+def solution_code(markdown: str) -> list[str]:
+    """The Python blocks inside a markdown cell's ``<details>`` (an exercise's solution or discussion)."""
+    blocks = []
+    for details in markdown.split("<details>")[1:]:
+        inside = details.split("</details>", 1)[0]
+        blocks += [part.split("```", 1)[0] for part in inside.split("```python")[1:]]
+    return blocks
+
+
 def prepare(source: Path, folder: Path) -> tuple[Path, int]:
-    """Copy ``source`` into ``folder`` with the exercise's solution, its check and the open widgets appended."""
+    """Copy ``source`` into ``folder`` with every exercise's solution, the self-check's solution and check,
+    and the open widgets appended."""
     import nbformat
 
     nb = nbformat.read(source, as_version=4)
     (exercise,) = [i for i, c in enumerate(nb.cells) if "exercise-check" in c.metadata.get("tags", [])]
-    solution = nb.cells[exercise + 1].source.split("```python", 1)[1].split("```", 1)[0]
+    (solution,) = solution_code(nb.cells[exercise + 1].source.split("</details>", 1)[0] + "</details>")
+    markdown = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and i != exercise + 1]
+    others = [block for _, c in markdown for block in solution_code(c.source)]
     nb.cells += [
+        *(nbformat.v4.new_code_cell(block) for block in others),
         nbformat.v4.new_code_cell(solution),
         nbformat.v4.new_code_cell(nb.cells[exercise].source),
         nbformat.v4.new_code_cell(_OPEN_WIDGETS_CELL),
@@ -192,6 +207,7 @@ _CLOSE_AND_SHUT_DOWN = """async () => {
 # The output areas of the notebook on screen (JupyterLab hides, but keeps, the other panels).
 VISIBLE_OUTPUTS = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+_OUTPUT_TEXTS = "(outputs) => [...document.querySelectorAll(outputs)].map(o => o.textContent)"
 # Every widget output has a rendered view, and every picture in the outputs is decoded.
 _SETTLED = """([outputs, views]) => {
     const rendered = [...document.querySelectorAll(outputs)].filter(o => o.querySelector('.jupyter-widgets'));
@@ -309,7 +325,7 @@ class CourseRuns:
         seen = page.evaluate(_SEEN, VISIBLE_OUTPUTS)
         rendered = Rendered(
             image_sizes=[tuple(size) for size in seen["images"]],
-            output_texts=page.locator(VISIBLE_OUTPUTS).all_inner_texts(),
+            output_texts=page.evaluate(_OUTPUT_TEXTS, VISIBLE_OUTPUTS),
             widget_views=seen["widget_views"],
             errors=list(lane.errors) + ([outcome["error"]] if "error" in outcome else []),
             screenshot=ARTIFACTS / f"course_{source.stem}.png",

@@ -103,3 +103,60 @@ def test_the_instructor_guide_covers_the_notebook(path):
     timing = section.split("**Timing.**")[1].split("**Key idea.**")[0]
     minutes = [int(m) for m in re.findall(r"^\|(?! \*\*total).*\| (\d+) \|$", timing, flags=re.M)]
     assert sum(minutes) == int(total.group(1)), f"{path.stem}: sections sum to {sum(minutes)}, not {total.group(1)}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_rendered_page_shows_a_self_checks_answer_before_its_solution_is_opened(path):
+    """What the page shows with every ``<details>`` closed: the self-check's question, its cells and their
+    output hold no expected value (fep.course keeps it), and the check says only that it waits."""
+    from fep.course import SELF_CHECKS
+
+    html = (DOCS / f"{path.stem}.html").read_text()
+    closed = re.sub(r"<details\b.*?</details>", "", html, flags=re.S)
+    visible = re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style)\b.*?</\1>", "", closed, flags=re.S))
+    visible = " ".join(visible.replace("&quot;", '"').split())
+    start = visible.index("(self-checking)")
+    region = visible[start : visible.index("Summary.", start)]
+    key = re.search(r'check\s*\(\s*"([\w-]+)"', region)
+    assert key and key.group(1) in SELF_CHECKS, f"{path.stem}: the check cell is not shown"
+    assert "Not answered yet" in region and "✓ Right" not in region, "the page shows the check waiting for an answer"
+    try:
+        expected = SELF_CHECKS[key.group(1)].expected()
+    except TypeError:
+        return  # computed from the notebook's own objects: its check cell (above) carries no value
+    shown = {f"{expected:g}", f"{expected:.2f}", f"{expected:.3f}", f"{expected:.4f}", f"{100 * expected:.0f} %"}
+    leaked = [s for s in shown if re.search(rf"(?<![\d.]){re.escape(s)}(?![\d])", region)]
+    assert not leaked, f"{path.stem}: the self-check's answer {leaked} is visible before its solution is opened"
+
+
+def test_the_widget_bundle_ships_without_the_css_source_maps_no_page_reads():
+    spec = importlib.util.spec_from_file_location("_offline", ROOT / "benchmarks" / "_offline.py")
+    offline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(offline)
+    source_map = '{version:3,sources:["x.css"],mappings:"AAAA",sourcesContent:[".x{}"]}'
+    js = 'a.push([e.id,".x{content:\\"}\\"}","",' + source_map + "]);b()\n//# sourceMappingURL=embed.js.map"
+    assert offline.strip_source_maps(js) == 'a.push([e.id,".x{content:\\"}\\"}","",""]);b()\n'
+    bundle = (DOCS / "assets" / "html-manager-embed.js").read_text()
+    assert "{version:3,sources:[" not in bundle and not re.search(r"//# sourceMappingURL=\S+\s*$", bundle)
+    assert offline.strip_source_maps(bundle) == bundle  # what `make course-assets` leaves, unchanged by a rerun
+
+
+def test_pictures_are_quantised_to_256_colours_only_where_that_keeps_their_colours():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    spec = importlib.util.spec_from_file_location("_offline", ROOT / "benchmarks" / "_offline.py")
+    offline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(offline)
+    ramp = np.stack(np.meshgrid(np.arange(256), np.arange(256)), -1)
+    smooth = Image.fromarray(np.concatenate([ramp, ramp[..., :1]], -1).astype(np.uint8))  # 65 536 colours
+    flat = Image.fromarray(np.where(ramp[..., :1] < 128, 255, 0).repeat(3, -1).astype(np.uint8))  # two colours
+    assert not offline._faithful(smooth, smooth.quantize(256))
+    assert offline._faithful(flat, flat.quantize(256))
+    buffer = io.BytesIO()
+    smooth.save(buffer, "PNG")
+    kind, data = offline._smaller_encoding(buffer.getvalue())
+    if kind == "png":  # then the full-colour PNG, never the banded 256-colour one
+        assert offline._faithful(smooth, Image.open(io.BytesIO(data)))

@@ -49,8 +49,11 @@ def test_notebook_has_the_parts_a_course_needs(path):
     assert "**Run time:**" in head and "**Prerequisites:**" in head, "run time and prerequisites at the top"
     for part in ("**Learning goals**", "**Summary.**", "**What to try next.**", "## References"):
         assert part in text, part
-    assert text.count("**Exercise ") >= 2 and "(self-checking)" in text, "at least two exercises, one self-checking"
-    assert text.count("<details>") >= 2, "solutions hidden behind a click"
+    exercises = [part.split("</details>", 1)[0] for part in text.split("**Exercise ")[1:]]
+    assert len(exercises) >= 3, "at least three exercises"
+    for kind in ("(predict, then verify)", "(what happens if)", "(self-checking)"):
+        assert sum(e.split("\n", 1)[0].count(kind) for e in exercises) >= 1, f"an exercise {kind}"
+    assert text.count("<details>") >= len(exercises), "every exercise's solution hidden behind a click"
     references = text[text.index("## References") :]
     assert "arXiv:2111.01215" in references, "every notebook cites the F-EP paper"
 
@@ -61,8 +64,27 @@ def test_check_yourself_cell_asserts_at_least_two_claims(path):
     (index,) = _tagged(nb, "check-yourself")
     assert "".join(nb["cells"][index]["source"]).count("assert ") >= 2
     (exercise,) = _tagged(nb, "exercise-check")
-    assert "check(answer" in "".join(nb["cells"][exercise]["source"])
     assert "```python" in "".join(nb["cells"][exercise + 1]["source"]), "the self-check's solution follows it"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_self_check_cell_shows_no_answer_and_every_solution_gives_its_reasoning(path):
+    """The check cell names its exercise and the notebook objects it needs, nothing else: the expected value
+    is in fep.course, so the page cannot give the answer away; each solution explains, not only computes."""
+    import re
+
+    from fep.course import SELF_CHECKS
+
+    nb = json.loads(path.read_text())
+    (exercise,) = _tagged(nb, "exercise-check")
+    source = "".join(nb["cells"][exercise]["source"]).strip()
+    found = re.fullmatch(r'check\("([\w-]+)", answer(?:, (\w+)=\2)*\)', source)
+    assert found, f"{path.name}: the check cell carries more than its exercise's name: {source!r}"
+    assert found.group(1) in SELF_CHECKS and found.group(1).startswith(path.stem[:2])
+    for details in _markdown(path).split("<details>")[1:]:
+        inside = details.split("</details>", 1)[0]
+        prose = re.sub(r"```python.*?```", "", inside, flags=re.S).split("</summary>", 1)[-1]
+        assert len(prose.split()) >= 25, f"{path.name}: a solution without its reasoning: {inside[:80]!r}"
 
 
 # Besides the figures (FIGURE_CALLS, below): what else shows something a reader must interpret.
@@ -199,15 +221,81 @@ def test_without_a_browser_nbclient_runs_a_notebook_the_same_way(tmp_path):
         nbformat.v4.new_code_cell("import os\nfrom fep import viz\nfrom fep.course import check\nimport torch"),
         nbformat.v4.new_code_cell("print('fast', os.environ['FEP_FAST'], 'in', os.path.basename(os.getcwd()))"),
         nbformat.v4.new_code_cell("viz.frame_grid(torch.rand(3, 2, 8, 8), frames=range(2))"),
+        nbformat.v4.new_markdown_cell("**Exercise 1.** <details>\n\n```python\nprint('other', 1 + 1)\n```\n</details>"),
         nbformat.v4.new_code_cell("answer = None  # the exercise"),
-        nbformat.v4.new_code_cell("check(answer, 2)", metadata={"tags": ["exercise-check"]}),
-        nbformat.v4.new_markdown_cell("<details>\n\n```python\nanswer = 1 + 1\n```\n</details>"),
+        nbformat.v4.new_code_cell('check("02-shortest-period", answer)', metadata={"tags": ["exercise-check"]}),
+        nbformat.v4.new_markdown_cell("<details>\n\n```python\nanswer = 2 * 40 / 4\n```\n</details>"),
     ]
     nbformat.write(nb, tmp_path / "mini.ipynb")
     path, exercise = prepare(tmp_path / "mini.ipynb", tmp_path / "run")
     ran = execute_with_nbclient(path)
-    assert exercise == 4 and len(ran.cells) == 9
+    assert exercise == 5 and len(ran.cells) == 11  # + the other exercise's solution, the solution, the check
     assert printed(ran.cells[1]) == "fast 1 in run\n"
     assert "image/png" in ran.cells[2].outputs[0].data
-    assert "Not answered yet" in printed(ran.cells[4]) and "✓ Right: 2." in printed(ran.cells[-2])
+    assert printed(ran.cells[-4]) == "other 2\n"
+    assert "Not answered yet" in printed(ran.cells[5]) and "✓ Right: 20.0." in printed(ran.cells[-2])
     assert open_widget_views(ran) == 0 and "open widget models:" in printed(ran.cells[-1])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_header_run_time_is_the_measured_one_and_within_a_minute(path):
+    """The run time a notebook promises is the one `make course` measured at real settings."""
+    import re
+
+    measured = json.loads((ROOT / "results" / "performance" / "notebooks.json").read_text())["seconds"][path.stem]
+    head = "".join(json.loads(path.read_text())["cells"][0]["source"])
+    promised = float(re.search(r"\*\*Run time:\*\* about (\d+) s", head).group(1))
+    assert measured <= 60, f"{path.stem} takes {measured:.0f} s at real settings, over a minute"
+    assert 0.6 <= promised / measured <= 1.6, f"{path.stem} promises about {promised:g} s; it took {measured:.1f} s"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_explorer_is_also_shown_as_a_static_frame_grid(path):
+    """A page read without a kernel still teaches: each explorer's content is also a static picture, in
+    its own cell or in one of the next two code cells."""
+    cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    sources = ["".join(c["source"]) for c in cells]
+    missing = [
+        s.splitlines()[0][:60]
+        for i, s in enumerate(sources)
+        if any(w in s for w in ("Explorer(", "LiveView("))
+        and not any("viz.frame_grid(" in t for t in sources[max(0, i - 2) : i + 3])
+    ]
+    assert not missing, f"{path.name}: explorers without a static frame grid: {missing}"
+
+
+# TeX commands that are operators, layout or functions, not symbols a reader must look up.
+_TEX_WORDS = {
+    "mathrm", "text", "operatorname", "mathbb", "big", "Big", "big(", "sum", "cos", "sqrt", "le", "ge", "times",
+    "dots", "cdot", "in", "odot", "hat", "lVert", "rVert", "leftarrow", "frac", "quad", "log", "approx", "ll",
+    "partial", "pi", "e",  # the derivative sign and the constants pi and e
+}  # fmt: skip
+
+
+def _symbols(tex: str) -> set[str]:
+    """The letters and Greek names of one formula, with text, function names and subscripts' digits out."""
+    import re
+
+    tex = re.sub(r"\\(?:mathrm|text|operatorname)\{[^}]*\}", " ", tex)
+    greek = set(re.findall(r"\\([A-Za-z]+)", tex)) - _TEX_WORDS
+    latin = set(re.findall(r"(?<![\\A-Za-z])([A-Za-z])(?![A-Za-z])", re.sub(r"\\[A-Za-z]+", " ", tex)))
+    return (greek | latin) - _TEX_WORDS
+
+
+def test_one_notation_every_symbol_of_the_course_is_in_the_table_of_00():
+    import re
+
+    markdown = _markdown(ROOT / "notebooks" / "00_quickstart.ipynb")
+    table = markdown[markdown.index("## Notation for the whole course") :].split("\n\n## ")[0]
+    defined = set()
+    for row in re.findall(r"^\| (.+?) \|", table, flags=re.M):
+        for tex in re.findall(r"\$([^$]+)\$", row):
+            defined |= _symbols(tex)
+    assert {"x", "T", "h", "w", "H", "G", "nu", "rho", "lambda"} <= defined
+    undefined = {}
+    for path in NOTEBOOKS:
+        text = re.sub(r"```.*?```", "", _markdown(path), flags=re.S)
+        for tex in re.findall(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$", text, flags=re.S):
+            for symbol in _symbols(tex[0] or tex[1]) - defined:
+                undefined.setdefault(symbol, path.stem)
+    assert not undefined, f"symbols used but not in 00's notation table (symbol: first notebook): {undefined}"

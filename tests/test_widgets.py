@@ -28,7 +28,7 @@ def test_frame_slider_and_method_show_the_frame_once_each():
 def test_cutoffs_and_filter_refilter_the_volume_and_cache_it():
     ex = FrequencyExplorer(FRAMES, VOLUME, temporal_cutoff=0.25, spatial_cutoff=0.25)
     ex.temporal_slider.value = 0.5
-    assert ex.temporal_cutoff == 0.5 and "= 0.50" in ex.status.value
+    assert ex.temporal_cutoff == 0.5 and "temporal cutoff 0.50" in ex.status.value
     torch.testing.assert_close(ex.modulated, lowpass(VOLUME.double(), 0.5, 0.25, "gaussian"))
     kept = ex.modulated
     ex.set_cutoffs(spatial=0.1)

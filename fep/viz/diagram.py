@@ -11,7 +11,7 @@ __all__ = ["plot_fep_loop"]
 
 # The F-EP loop, box by box: (label, formula) placed on a ring; arrows follow the order.
 _LOOP_STEPS = (
-    ("clip", r"$x$: $(C, T, H, W)$"),
+    ("clip", r"$x$: $(3, T, h, w)$"),
     ("mask grid", r"$P$: $T \times 16 \times 16$"),
     ("upsample", r"$m = \mathrm{up}(P)$ (bilinear)"),
     ("perturb", r"$\Phi(x; m)$: keep / blur"),

@@ -45,6 +45,7 @@ __all__ = [
     "OVERLAY_ALPHA",
     "overlay_colormap",
     "overlay_frames",
+    "grey_frames",
     "shade_evidence",
     "box",
     "frame_grid",
@@ -159,9 +160,10 @@ def _maps(saliency, frames: int) -> np.ndarray:
     return s
 
 
-# The overlay style every picture of a map shares. The bundled actor is yellow and its distractors cyan, so
-# the colour map avoids both (jet's top is the actor's yellow); a map's value sets both its colour and its
-# opacity, and colour bars show that blend (see :func:`overlay_colormap`), not the bare colour map.
+# The overlay style every picture of a map shares. The map is drawn over the frame in grey, so its colours
+# mix with no colour of the clip (the bundled actor is yellow, its distractors cyan, its background
+# textured in every hue); the colour map avoids yellow (jet's top is the actor's). A map's value sets both
+# its colour and its opacity, and colour bars show that blend (see :func:`overlay_colormap`).
 OVERLAY_CMAP = "RdPu"
 OVERLAY_ALPHA = 0.6
 # The neutral background a colour bar blends the overlay onto: the mid grey of a frame's average.
@@ -184,7 +186,7 @@ def overlay_colormap(cmap: str = OVERLAY_CMAP, alpha: float = OVERLAY_ALPHA):
 def overlay_frames(
     video, saliency, alpha: float = OVERLAY_ALPHA, cmap: str = OVERLAY_CMAP, vmax: float | None = None
 ) -> np.ndarray:
-    """Blend a colour-mapped saliency volume onto the frames.
+    """Blend a colour-mapped saliency volume onto the frames, drawn in grey.
 
     Args:
         video: ``(3, T, H, W)`` frames.
@@ -195,13 +197,20 @@ def overlay_frames(
     Returns:
         ``(T, H, W, 3)`` uint8 frames.
     """
-    rgb = rgb_frames(video)
-    s = _maps(saliency, rgb.shape[0])
+    grey = grey_frames(video)
+    s = _maps(saliency, grey.shape[0])
     scale = float(vmax) if vmax is not None else float(max(s.max(), 1e-8))
     s = np.clip(s / scale, 0, 1)
     colours = matplotlib.colormaps[cmap](s)[..., :3]
     weight = alpha * s[..., None]
-    return ((1 - weight) * rgb + weight * colours).clip(0, 1).__mul__(255).round().astype(np.uint8)
+    return ((1 - weight) * grey + weight * colours).clip(0, 1).__mul__(255).round().astype(np.uint8)
+
+
+def grey_frames(video) -> np.ndarray:
+    """``(T, H, W, 3)`` frames in grey (Rec. 601 luma), the background an overlay is drawn on."""
+    rgb = rgb_frames(video)
+    luma = rgb @ np.array([0.299, 0.587, 0.114], dtype=rgb.dtype)
+    return np.repeat(luma[..., None], 3, axis=-1)
 
 
 def shade_evidence(ax, evidence, alpha: float = 0.15) -> None:
@@ -261,16 +270,19 @@ def frame_grid(
     scales = {label: float(max(value, 1e-12)) for label, value in top.items()}
     images += [(label, overlay_frames(video, a, alpha, cmap, scales[label])) for label, a in magnitudes.items()]
     fig = figure(
-        figsize=(cell * len(frames) + (1.6 if colorbar else 0.8), cell * len(images) + (0.4 if title else 0.1))
+        figsize=(cell * len(frames) + (1.6 if colorbar else 0.8), cell * len(images) + (0.6 if title else 0.3))
     )
     axes = fig.subplots(len(images), len(frames), squeeze=False)
     _fill_grid(axes, images, frames, boxes)
     if title:
         fig.suptitle(title, fontsize=11)
     right = 1 - 1.0 / fig.get_figwidth() if colorbar else 0.99
-    fig.subplots_adjust(left=0.04, right=right, bottom=0.01, top=0.9 if title else 0.95, wspace=0.04, hspace=0.06)
+    # Room above the frame labels in inches, so a title clears them whatever the number of rows.
+    top = 1 - (0.55 if title else 0.25) / fig.get_figheight()
+    fig.subplots_adjust(left=0.04, right=right, bottom=0.01, top=top, wspace=0.04, hspace=0.06)
     if colorbar:
-        _row_colour_bars(fig, axes, [label for label, _ in images[1:]], scales, overlay_colormap(cmap, alpha), percentile)
+        labels = [label for label, _ in images[1:]]
+        _row_colour_bars(fig, axes, labels, scales, overlay_colormap(cmap, alpha), percentile)
     return fig
 
 

@@ -17,7 +17,13 @@ __all__ = ["save_animation", "animation_html"]
 
 
 def save_animation(
-    video, saliency, path: str | os.PathLike, fps: float = 8.0, alpha: float = OVERLAY_ALPHA, cmap: str = OVERLAY_CMAP, scale: int = 2
+    video,
+    saliency,
+    path: str | os.PathLike,
+    fps: float = 8.0,
+    alpha: float = OVERLAY_ALPHA,
+    cmap: str = OVERLAY_CMAP,
+    scale: int = 2,
 ) -> Path:
     """Write the overlay as an animated GIF (``.gif``) or H.264 video (``.mp4``), atomically.
 
@@ -107,7 +113,13 @@ _PLAYER = """<div class="fep-animation" id="{id}" style="display:inline-block;fo
 
 
 def animation_html(
-    video, saliency, fps: float = 8.0, alpha: float = OVERLAY_ALPHA, cmap: str = OVERLAY_CMAP, boxes=None, scale: int = 2
+    video,
+    saliency,
+    fps: float = 8.0,
+    alpha: float = OVERLAY_ALPHA,
+    cmap: str = OVERLAY_CMAP,
+    boxes=None,
+    scale: int = 2,
 ) -> str:
     """A self-contained HTML player of the overlay for notebooks: ``IPython.display.HTML(...)``.
 

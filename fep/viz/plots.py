@@ -24,10 +24,10 @@ def plot_spectrum(
     fig = figure(figsize=(7.5, 2.8))
     ax_t, ax_s = fig.subplots(1, 2)
     ax_t.semilogy(nu_t, temporal + 1e-12, marker="o", ms=3)
-    ax_t.set_xlabel("temporal frequency  k_t / T")
+    ax_t.set_xlabel("temporal frequency  ν_t = k_t / T")
     ax_t.set_ylabel("DCT energy")
     ax_s.semilogy(nu_s, spatial + 1e-12, marker="o", ms=3, color="tab:orange")
-    ax_s.set_xlabel("spatial frequency  |k| / sqrt(h²+w²)")
+    ax_s.set_xlabel("spatial frequency  ν_s = √(k_y²+k_x²) / √(h²+w²)")
     for ax, cutoff in ((ax_t, temporal_cutoff), (ax_s, spatial_cutoff)):
         if cutoff is not None:
             ax.axvline(cutoff, color="crimson", linestyle="--", label=f"cutoff {cutoff:g}")
@@ -64,7 +64,7 @@ def _finish_frame_plot(fig: NotebookFigure, ax, xlabel: str, ylabel: str, title:
     """Labels, legend, grid and title of a per-frame line plot."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside, never on, the lines
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(title, fontsize=10)

@@ -153,14 +153,14 @@ class FrequencyExplorer(Explorer):
         ax.semilogy(nu_s, spatial_low + 1e-12, "s--", ms=2, color="tab:orange", alpha=0.6, label="spatial, low-passed")
         ax.axvline(self.temporal_cutoff, color="tab:blue", linestyle=":")
         ax.axvline(self.spatial_cutoff, color="tab:orange", linestyle=":")
-        ax.set_xlabel("normalised frequency", fontsize=8)
+        ax.set_xlabel("normalised frequency ν", fontsize=8)
         ax.set_title("DCT energy (dotted: cutoffs)", fontsize=9)
         ax.legend(fontsize=6)
         fig.tight_layout()
         self._show(fig)
         raw_s, low_s = self.stats["raw"], self.stats["modulated"]
         self.status.value = (
-            f"<b>frame {t}</b> · c<sub>t</sub> = {self.temporal_cutoff:.2f} · c<sub>s</sub> = {self.spatial_cutoff:.2f}"
+            f"<b>frame {t}</b> · temporal cutoff {self.temporal_cutoff:.2f} · spatial cutoff {self.spatial_cutoff:.2f}"
             f" · {self.filter_type} | concentration (t, s): raw {raw_s['concentration_t']:.3f}, "
             f"{raw_s['concentration_s']:.3f} → {low_s['concentration_t']:.3f}, {low_s['concentration_s']:.3f}"
             f" | temporal difference: {raw_s['temporal_difference']:.3f} → {low_s['temporal_difference']:.3f}"
