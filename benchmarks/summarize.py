@@ -106,6 +106,25 @@ def _auto_and_gpu() -> list[str]:
     return lines
 
 
+def _speed_paths() -> list[str]:
+    speed = _load("speed_paths")
+    lines = ["", "## CPU speed paths (`bench_speed_paths.py`)", ""]
+    if not speed:
+        return lines + ["Not measured yet."]
+    bare = speed["bare_forward_backward_s"]
+    lines += [f"{speed['model']}, one clip {speed['clip']}, median of {speed['repeats']} side by side.", "",
+              "| bare forward+backward | seconds |", "|---|---|"]  # fmt: skip
+    lines += [f"| {name} | {s:.2f} |" for name, s in bare.items()]
+    lines += ["", f"| F-EP, areas {speed['areas']} | seconds | bare batch-1 passes | iterations |", "|---|---|---|---|"]
+    for name, s in speed["median_s"].items():
+        used = speed["runs"][name][-1]["iterations_used"]
+        lines.append(f"| {name} | {s:.1f} | {speed['bare_passes'][name]:.0f} | {used} |")
+    lines += ["", f"channels_last / contiguous: {speed['ratio']:.2f}; the largest difference between their masks "
+              f"{speed['max_mask_difference']:.1e} (float sums in another order, over every iteration). "
+              "An option (`memory_format=\"channels_last\"`), not yet a default."]  # fmt: skip
+    return lines
+
+
 def main() -> None:
     explain, convergence = _load("explain_overhead"), _load("convergence")
     torchray, memory = _load("torchray"), _load("memory")
@@ -245,6 +264,7 @@ def main() -> None:
         )
     elif compiled:
         lines.append("torch.compile did not run on this machine: not used.")
+    lines += _speed_paths()
     lines += _auto_and_gpu()
     overhead_plot(explain, torchray, RESULTS / "overhead.png")
     (RESULTS / "SUMMARY.md").write_text("\n".join(lines) + "\n")

@@ -48,7 +48,7 @@ from fep.ep.model_state import frozen_model
 from fep.ep.objectives import area_loss, core_loss, reward
 from fep.ep.perturbation import upsample_mask
 from fep.ep.problem import Part, Problem, active_chunks, measuring_call, plan_problem
-from fep.ep.settings import ExplanationSettings
+from fep.ep.settings import CHANNELS_LAST, ExplanationSettings
 from fep.ep.stopping import Stopping
 from fep.errors import FepTypeError, FepValueError
 
@@ -179,9 +179,10 @@ def explain(
     rng_devices = [video.device] if on_cuda else []
     # frozen_model also restores torch's global settings; fork_rng covers a CUDA generator not yet
     # initialised when the call starts.
-    with frozen_model(model), torch.random.fork_rng(devices=rng_devices), torch.enable_grad():
+    channels_last = settings.memory_format == CHANNELS_LAST
+    with frozen_model(model, channels_last), torch.random.fork_rng(devices=rng_devices), torch.enable_grad():
         torch.manual_seed(settings.seed)
-        run_model, calls, measured = measuring_call(model, is_image, settings.autocast)
+        run_model, calls, measured = measuring_call(model, is_image, settings.autocast, channels_last)
         inputs = model_inputs("extremal_perturbation", model, video, target, first_call=measured["call"])
         video, targets = inputs.video, inputs.targets
         problem = plan_problem(run_model, calls, inputs, measured["bytes"], settings)

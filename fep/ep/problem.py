@@ -79,11 +79,13 @@ class Problem:
     calls: list[int] = field(default_factory=lambda: [0])
 
 
-def measuring_call(model, is_image: bool, autocast: str | None) -> tuple[Callable, list[int], dict]:
+def measuring_call(
+    model, is_image: bool, autocast: str | None, channels_last: bool = False
+) -> tuple[Callable, list[int], dict]:
     """The checked, counted model runner, and the first call: clip 0 alone with the input requiring
     grad, which measures the memory an iteration needs per masked clip (``measured["bytes"]``)."""
     calls: list[int] = [0]
-    run_model = model_runner(model, is_image, calls, autocast)
+    run_model = model_runner(model, is_image, calls, autocast, channels_last)
     measured: dict = {}
 
     def first_call(clip: torch.Tensor) -> torch.Tensor:
@@ -148,11 +150,13 @@ def _start_smoothing(settings: ExplanationSettings):
 
 
 def model_runner(
-    model: torch.nn.Module, is_image: bool, calls: list[int], autocast: str | None
+    model: torch.nn.Module, is_image: bool, calls: list[int], autocast: str | None, channels_last: bool = False
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     forward = model_forward(model, is_image)
 
     def run_model(clips: torch.Tensor) -> torch.Tensor:
+        if channels_last and clips.dim() == 5:
+            clips = clips.contiguous(memory_format=torch.channels_last_3d)
         with torch.autocast("cuda", dtype=AUTOCAST_DTYPES[autocast or "bf16"], enabled=autocast is not None):
             logits = forward(clips)
         calls[0] += 1

@@ -78,6 +78,7 @@ __all__ = [
 
 VARIANTS = ("preserve", "delete", "dual")
 OPTIMIZERS = ("sgd", "adam")
+CHANNELS_LAST = "channels_last"
 # The choices of lowpass_at and modulate are the low-pass sites' (fep.ep.lowpass.SITES): a new site is one entry there.
 LOWPASS_SITES = tuple(dict.fromkeys(at for _, at in SITES))
 MODULATED = tuple(dict.fromkeys(gradient for gradient, _ in SITES))
@@ -267,6 +268,10 @@ class ExplanationSettings:
         "optimiser stay in float32. None: float32.",
         choices=tuple(AUTOCAST_DTYPES), cli=True,
     )
+    memory_format: str | None = option(None, "'channels_last' lays a video model's 3-D convolutions out "
+                                       "channels-last for the call (faster on CPU; benchmarks/bench_speed_paths.py), "
+                                       "then gives its own tensors back. None: the model's layout.",
+                                       choices=(CHANNELS_LAST,), cli=True)
     defaults: str = option(
         CURRENT_DEFAULTS,
         "the named set of defaults for the options left unset (fep.ep.presets.DEFAULTS): "
