@@ -1,0 +1,98 @@
+"""Fewer iterations to the same answer: step rules for ``iterations="auto"``, on the tuning split.
+
+F-EP at the current defaults with the performance target's areas (0.05, 0.1), on the toy model and
+tuning clips (never a published table's), against the same with another step rule: a larger SGD step
+and Adam. Per clip: the iterations of the slowest mask (what a batched run waits for) and the fair
+metrics of the saliency (margin insertion and deletion, the matched-area game, GT AP). Paired
+differences (candidate − current) with 95 % t intervals, Holm over the table. A candidate is worth
+adopting only with fewer iterations and no fair metric worse by more than 0.02 at the lower end of its
+interval (the performance target's non-inferiority margin).
+
+Writes ``results/performance/iterations_study.md`` and ``.json``. Run:
+``python benchmarks/study_iterations.py [--clips N]`` (N per family; about 5 minutes at 2 on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import RESULTS, machine  # noqa: E402
+
+from fep.atomic import atomic_write  # noqa: E402
+from fep.bench.clips import family_clips  # noqa: E402
+from fep.bench.runner import score_map  # noqa: E402
+from fep.bench.stats import holm, paired_t  # noqa: E402
+from fep.data.synthetic import FAMILIES  # noqa: E402
+from fep.ep.api import extremal_perturbation  # noqa: E402
+from fep.models import load_model  # noqa: E402
+
+AREAS = (0.05, 0.1)
+CANDIDATES = {"current (SGD, lr 0.1)": {}, "SGD, lr 0.2": {"lr": 0.2}, "Adam, lr 0.05": {"optimizer": "adam"}}
+METRICS = ("insertion_margin_auc", "deletion_margin_auc", "game_keep", "game_remove", "gt_ap")
+LOWER_IS_BETTER = {"deletion_margin_auc", "game_remove"}
+
+
+def main(clips_per_family: int) -> dict:
+    torch.set_num_threads(2)
+    model = load_model("toy")
+    clips = family_clips(clips_per_family, FAMILIES, split="tuning")
+    rows = {name: [] for name in CANDIDATES}
+    for clip in clips:
+        for name, options in CANDIDATES.items():
+            result = extremal_perturbation(model, clip.video, clip.target, method="fep", areas=AREAS,
+                                           progress=False, **options)  # fmt: skip
+            scores = score_map(model, clip, result.saliency[0], fast=False)
+            row = {m: scores.get(m) for m in METRICS}
+            row.update(clip=clip.id, iterations=int(result.iterations_used[0].max()))
+            rows[name].append(row)
+        print(clip.id, {n: r[-1]["iterations"] for n, r in rows.items()}, flush=True)
+    base_name = next(iter(CANDIDATES))
+    tests = []
+    for name in list(CANDIDATES)[1:]:
+        for metric in ("iterations", *METRICS):
+            d = [c[metric] - b[metric] for c, b in zip(rows[name], rows[base_name], strict=True)
+                 if c[metric] is not None and b[metric] is not None]  # fmt: skip
+            tests.append({"candidate": name, "metric": metric, **paired_t(d)})
+    for t, p in zip(tests, holm([t["p"] for t in tests]), strict=True):
+        t["holm"] = p
+    result = {"clips": [c.id for c in clips], "areas": list(AREAS), "candidates": CANDIDATES, "rows": rows,
+              "tests": tests, "machine": machine()}  # fmt: skip
+    _write(result, base_name)
+    return result
+
+
+def _write(result: dict, base_name: str) -> None:
+    n = len(result["clips"])
+    lines = ["# Step rules for `iterations=\"auto\"`: fewer iterations to the same answer?", "",
+             f"F-EP, current defaults, areas {result['areas']}, toy model, tuning split, {n} clips "
+             f"({', '.join(result['clips'])}); written by `python benchmarks/study_iterations.py`.", "",
+             "| rule | iterations (slowest mask), mean | " + " | ".join(METRICS) + " |",
+             "|---" * (2 + len(METRICS)) + "|"]  # fmt: skip
+    for name, rows in result["rows"].items():
+        means = [sum(r[m] for r in rows if r[m] is not None) / max(1, sum(r[m] is not None for r in rows))
+                 for m in ("iterations", *METRICS)]  # fmt: skip
+        lines.append(f"| {name} | {means[0]:.1f} | " + " | ".join(f"{v:.3f}" for v in means[1:]) + " |")
+    lines += ["", f"Candidate − {base_name}, paired over the clips (95 % t), Holm over the table:", "",
+              "| candidate | metric | difference | n | p (Holm) | non-inferior (margin 0.02) |", "|---" * 6 + "|"]
+    for t in result["tests"]:
+        d, ci, k = t["difference"]
+        worse_end = d + ci if t["metric"] in LOWER_IS_BETTER else -(d - ci)
+        ok = "—" if t["metric"] == "iterations" else ("yes" if worse_end < 0.02 else "no")
+        lines.append(f"| {t['candidate']} | {t['metric']} | {d:+.3f} ± {ci:.3f} | {k} | {t['holm']:.3g} | {ok} |")
+    text = "\n".join(lines) + "\n"
+    atomic_write(RESULTS / "iterations_study.md", lambda f: f.write(text.encode()))
+    payload = json.dumps(result, indent=1).encode()
+    atomic_write(RESULTS / "iterations_study.json", lambda f: f.write(payload))
+    print(text)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clips", type=int, default=2, help="tuning clips per family")
+    main(parser.parse_args().clips)
