@@ -44,6 +44,9 @@ def test_each_self_check_expects_what_its_solution_computes():
     measured = area_loss(m, area_reference((0.1,), 16 * 112 * 112), per_frame=False).item()
     assert SELF_CHECKS["03-area-term"].expected() == pytest.approx(measured, abs=1e-3)
     assert tuple(preprocess(torch.rand(3, 2, 240, 320), "r2plus1d_18").shape[-2:]) == (112, 112)
+    from fep.models.registry import get_spec
+
+    assert round(112 * get_spec("r2plus1d_18").resize_ratio) == 128  # the short side the check assumes
     assert SELF_CHECKS["05-kinetics-share"].expected() == pytest.approx(112 * 112 / (128 * 171), abs=1e-4)
     from fep.data.samples import load_sample
 

@@ -36,10 +36,11 @@ class NormedVideoNet(nn.Module):
 @pytest.mark.parametrize("net", [TinyVideoNet, NormedVideoNet], ids=lambda n: n.__name__)
 def test_channels_last_gives_the_contiguous_masks_within_the_stated_tolerance(net):
     model = net()
-    plain = extremal_perturbation(model, VIDEO, 0, areas=(0.05, 0.2), progress=False)
-    fast = extremal_perturbation(model, VIDEO, 0, areas=(0.05, 0.2), progress=False, memory_format="channels_last")
+    # A fixed count: under "auto" a stop that is borderline on one CPU could fall an iteration apart.
+    options = dict(areas=(0.05, 0.2), iterations=12, progress=False)
+    plain = extremal_perturbation(model, VIDEO, 0, **options)
+    fast = extremal_perturbation(model, VIDEO, 0, memory_format="channels_last", **options)
     assert (fast.masks - plain.masks).abs().max() <= MASK_TOLERANCE
-    assert fast.iterations_used.tolist() == plain.iterations_used.tolist()
     assert fast.settings["memory_format"] == "channels_last"
 
 
