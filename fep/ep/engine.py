@@ -27,6 +27,14 @@ filtered and where the filter sits (gradient, update, parametrisation) is a stra
 (:mod:`fep.ep.lowpass`); the method (ep2d, ep3d, step, fep) is a preset of the settings (:mod:`fep.bench.methods`).
 So the loop below tests no method name: it reads :class:`~fep.ep.settings.ExplanationSettings`.
 
+Several areas (:func:`optimise_sweep`) run in one batch, or chained: one area after another, largest
+first. On a GPU a batch of masks costs little more than one; on a CPU a batch of two masked clips costs
+about twice one (2.1 to 2.4 times for r2plus1d_18 on two cores, ``benchmarks/bench_speed_paths.py``), so
+batching saves nothing there, while each smaller area of a chain starts from the mask of the area just
+larger than it, which already covers its evidence, and needs only a short area-weight schedule (the
+named defaults' ``chain_schedule``) to shrink onto it. A chain's history is a timeline: its rows are the
+chain's iterations in order, and each area's column holds values only while that area ran.
+
 Games (``variant``): ``preserve`` keeps the mask and perturbs the rest; ``delete`` perturbs the mask;
 ``dual`` plays both on one batch and adds the rewards.
 """
@@ -35,7 +43,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import torch
 from tqdm.auto import tqdm
@@ -47,12 +56,12 @@ from fep.ep.lowpass import LowpassSite, lowpass_site, response_schedule
 from fep.ep.model_state import frozen_model
 from fep.ep.objectives import area_loss, core_loss, reward
 from fep.ep.perturbation import upsample_mask
-from fep.ep.problem import Part, Problem, active_chunks, measuring_call, plan_problem
-from fep.ep.settings import CHANNELS_LAST, ExplanationSettings
+from fep.ep.problem import Part, Problem, active_chunks, chunks_of, measuring_call, plan_problem
+from fep.ep.settings import ExplanationSettings
 from fep.ep.stopping import Stopping
 from fep.errors import FepTypeError, FepValueError
 
-__all__ = ["HISTORY_KEYS", "ChunkTerms", "explain", "optimise_masks", "chunk_energy"]
+__all__ = ["HISTORY_KEYS", "ChunkTerms", "explain", "optimise_masks", "optimise_sweep", "chunk_energy"]
 
 HISTORY_KEYS = ("reward", "area_loss", "core_loss", "energy")
 Callback = Callable[[int, torch.Tensor, dict], None]
@@ -100,7 +109,8 @@ def chunk_energy(problem: Problem, settings: ExplanationSettings, mask: torch.Te
     else:
         rewards = reward(logits, targets, settings.reward, deleted=settings.variant == "delete")
     rewards = rewards.reshape(n, a)
-    area_weight = settings.area_weight * _growth(settings) ** min(i, settings.schedule_length - 1)
+    length = problem.schedule_length
+    area_weight = settings.area_weight * _growth(settings, length) ** min(i, length - 1)
     regular = area_weight * area + (settings.core_weight if core_on else 0.0) * core
     scale = (rewards.abs() + regular).detach() if settings.auto else None
     return ChunkTerms(rewards, area, core, regular, regular - rewards, area_error, scale)
@@ -119,7 +129,8 @@ def optimise_masks(
     """
     base = problem.init.clone()
     leaf, chunks = site.leaf(base), problem.chunks
-    stopping = Stopping(settings.areas, problem.shape[0], settings.auto, base.device, settings.schedule_length)
+    stopping = Stopping(settings.areas, problem.shape[0], settings.auto, base.device, problem.schedule_length,
+                        settings.named_defaults.energy_tolerance)
     optimizer = _optimizer(settings, leaf)
     # Preallocated so recording a step is one copy, with no host sync and no growing lists; NaN where a
     # mask has stopped.
@@ -153,6 +164,76 @@ def optimise_masks(
     return leaf, base, _stopped_history(history, stopping), stopping
 
 
+# ---- several areas: one batch, or a chain from the largest ----
+
+def optimise_sweep(
+    problem: Problem, settings: ExplanationSettings, site, responses, progress: bool, callback, callback_every: int,
+    chained: bool,
+) -> tuple[torch.Tensor, dict, Stopping]:  # fmt: skip
+    """Every area's mask, in one batch or chained (``chained``, :meth:`ExplanationSettings.chained`).
+
+    Returns:
+        ``(params, history, stopping)``: the final mask parameters ``(N, A, T, h, w)``, the
+        ``(iterations, N, A)`` history (a timeline for a chain) and who ran how long.
+    """
+    if not chained:
+        leaf, base, history, stopping = optimise_masks(
+            problem, settings, site, responses, progress, callback, callback_every
+        )
+        return site.params(leaf, base, responses(int(stopping.used.max()) - 1)).detach(), history, stopping
+    n_clips, n_areas = problem.shape[:2]
+    params = problem.init.new_empty(problem.shape)
+    stopping = Stopping(settings.areas, n_clips, settings.auto, problem.init.device, problem.schedule_length)
+    shown = None if callback is None else problem.init.new_ones(*problem.shape[:3], *problem.size)
+    done: list[tuple[int, int, dict]] = []  # (area, first row, history) of the links run so far
+    start = None
+    for k in sorted(range(n_areas), key=lambda a: -settings.areas[a]):
+        link = _link(problem, settings, k, start)
+        offset = sum(history["energy"].shape[0] for _, _, history in done)
+        forward = None if callback is None else partial(_forward, callback, shown, done, problem.shape[:2], k, offset)
+        leaf, base, history, link_stop = optimise_masks(
+            link, replace(settings, areas=(settings.areas[k],)), site, responses, progress, forward, callback_every
+        )
+        params[:, k : k + 1] = site.params(leaf, base, responses(int(link_stop.used.max()) - 1)).detach()
+        start = params[:, k : k + 1].clamp(0, 1)
+        stopping.used[:, k], stopping.converged[:, k] = link_stop.used[:, 0], link_stop.converged[:, 0]
+        done.append((k, offset, history))
+    return params, _timeline(done, problem.shape[:2]), stopping
+
+
+def _link(problem: Problem, settings: ExplanationSettings, area: int, start: torch.Tensor | None) -> Problem:
+    """The problem of one area of a chain: its targets, references and start; after the first area, the
+    chain's shorter area-weight schedule (under ``iterations="auto"``)."""
+    n_clips = problem.shape[0]
+    schedule = problem.schedule_length
+    if start is not None and settings.auto:
+        schedule = settings.named_defaults.chain_schedule or schedule
+    return replace(
+        problem, targets=problem.targets[:, area : area + 1], chunks=chunks_of(n_clips, 1, problem.pairs_per_call),
+        reference=(problem.reference[area],), shape=(n_clips, 1, *problem.shape[2:]),
+        init=problem.init[:, area : area + 1] if start is None else start, schedule_length=schedule,
+    )  # fmt: skip
+
+
+def _timeline(done: list[tuple[int, int, dict]], grid: tuple[int, int], current: dict | None = None) -> dict:
+    """The chain's history so far: ``(iterations, N, A)`` per key, each area's rows where it ran."""
+    links = done + ([current] if current is not None else [])
+    rows = sum(history["energy"].shape[0] for _, _, history in links)
+    timeline = {}
+    for key, like in links[0][2].items():
+        timeline[key] = like.new_full((rows, *grid), float("nan"))
+        for area, offset, history in links:
+            timeline[key][offset : offset + history[key].shape[0], :, area] = history[key][:, :, 0]
+    return timeline
+
+
+def _forward(callback, shown: torch.Tensor, done: list, grid: tuple[int, int], area: int, offset: int, i: int,
+             masks: torch.Tensor, history: dict) -> None:  # fmt: skip
+    """A link's callback, seen by the caller as one run: iteration, every area's mask, the timeline."""
+    shown[:, area] = masks[:, 0]
+    callback(offset + i, shown, _timeline(done, grid, (area, offset, history)))
+
+
 def explain(
     model: torch.nn.Module, video: torch.Tensor, target, settings: ExplanationSettings, *, progress: bool = True,
     callback: Callback | None = None, callback_every: int = 1, site: LowpassSite | None = None,
@@ -170,16 +251,17 @@ def explain(
     check_model(model)
     is_image = isinstance(video, torch.Tensor) and video.ndim == 4
     on_cuda = isinstance(video, torch.Tensor) and video.device.type == "cuda"
-    if settings.autocast is not None and isinstance(video, torch.Tensor) and not on_cuda:
+    if settings.autocast == "fp16" and isinstance(video, torch.Tensor) and not on_cuda:
         raise FepValueError(
-            f"autocast={settings.autocast!r} runs the model in reduced precision on CUDA, but the clip is on "
-            f"{video.device}; move model and clip to a GPU, or leave autocast=None."
+            f"autocast='fp16' runs the model in half precision on CUDA only, but the clip is on {video.device}; "
+            "pass autocast='bf16' on a CPU, move model and clip to a GPU, or leave autocast=None."
         )
     site = site or lowpass_site(settings.modulate, settings.lowpass_at, settings.preserve_norm)
     rng_devices = [video.device] if on_cuda else []
+    device = torch.device("cuda" if on_cuda else "cpu")
+    channels_last, chained = settings.channels_last(device), settings.chained(device)
     # frozen_model also restores torch's global settings; fork_rng covers a CUDA generator not yet
     # initialised when the call starts.
-    channels_last = settings.memory_format == CHANNELS_LAST
     with frozen_model(model, channels_last), torch.random.fork_rng(devices=rng_devices), torch.enable_grad():
         torch.manual_seed(settings.seed)
         run_model, calls, measured = measuring_call(model, is_image, settings.autocast, channels_last)
@@ -187,21 +269,21 @@ def explain(
         video, targets = inputs.video, inputs.targets
         problem = plan_problem(run_model, calls, inputs, measured["bytes"], settings)
         responses = response_schedule(settings, problem.shape[2:], problem.tiebreak)
-        leaf, base, history, stopping = optimise_masks(
-            problem, settings, site, responses, progress, callback, callback_every
+        params, history, stopping = optimise_sweep(
+            problem, settings, site, responses, progress, callback, callback_every, chained
         )
         with torch.no_grad():
-            final_response = responses(int(stopping.used.max()) - 1)
-            masks, kept_prob = _final_masks(problem, settings, site.params(leaf, base, final_response))
+            masks, kept_prob = _final_masks(problem, settings, params)
             target_t = problem.targets[:, 0]
             clean_prob = problem.clean_logits.softmax(1).gather(1, target_t[:, None]).squeeze(1)
+    ran = {"sweep": "chain" if chained else "batch", "memory_format": "channels_last" if channels_last else "model"}
     return Explanation(
         masks=masks.detach().float().cpu(),
         areas=settings.areas,
         target=targets,
         method=settings.method,
         history={key: value.float().cpu().numpy() for key, value in history.items()},
-        settings={**settings.to_dict(), "memory": problem.memory, "callback_every": callback_every,
+        settings={**settings.to_dict(), "memory": problem.memory, "callback_every": callback_every, "ran": ran,
                   "target": "predicted" if inputs.predicted else "given"},
         scores={"original_prob": clean_prob.float().cpu().numpy(), "masked_prob": kept_prob.float().cpu().numpy()},
         wall_time=time.perf_counter() - started,
@@ -233,9 +315,9 @@ def _show(bar, i: int, history: dict, stopping: Stopping, converged: bool) -> No
     bar.refresh()
 
 
-def _growth(settings: ExplanationSettings) -> float:
-    """Per-iteration factor of the area weight: from ``area_weight`` to ``area_weight_final`` over the run."""
-    return (settings.area_weight_final / settings.area_weight) ** (1.0 / max(1, settings.schedule_length - 1))
+def _growth(settings: ExplanationSettings, length: int) -> float:
+    """Per-iteration factor of the area weight: ``area_weight`` to ``area_weight_final`` in ``length`` iterations."""
+    return (settings.area_weight_final / settings.area_weight) ** (1.0 / max(1, length - 1))
 
 
 def _area_error(mask: torch.Tensor, areas: tuple[float, ...], per_frame: bool) -> torch.Tensor:

@@ -19,10 +19,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from fep.ep.stopping import AUTO_ENERGY_TOLERANCE
+
 __all__ = [
     "METHOD_EP2D", "METHOD_EP3D", "METHOD_STEP", "METHOD_FEP", "Preset", "PRESETS", "PERTURBATION_METHODS",
     "Defaults", "DEFAULTS", "CURRENT_DEFAULTS", "DEFAULT_AREAS", "DEFAULTS_2026_11", "DEFAULTS_2026_12",
     "SALIENCY_RULES", "SALIENCY_SUM", "SALIENCY_NESTED", "INIT_SALIENCY", "INIT_SALIENCY_SMOOTH",
+    "DEFAULTS_2026_12B", "SWEEPS", "SWEEP_BATCH", "SWEEP_CHAIN", "SWEEP_AUTO", "MEMORY_FORMATS", "CHANNELS_LAST",
+    "MODEL_LAYOUT",
 ]  # fmt: skip
 
 METHOD_EP2D, METHOD_EP3D, METHOD_STEP, METHOD_FEP = "ep2d", "ep3d", "step", "fep"
@@ -56,12 +60,20 @@ PERTURBATION_METHODS = tuple(PRESETS)
 
 # ---- named defaults: what an option left unset means, frozen by date so old and new run side by side ----
 
-DEFAULTS_2026_11, DEFAULTS_2026_12 = "2026-11", "2026-12"
+DEFAULTS_2026_11, DEFAULTS_2026_12, DEFAULTS_2026_12B = "2026-11", "2026-12", "2026-12b"
 SALIENCY_SUM, SALIENCY_NESTED = "sum", "nested"
 SALIENCY_RULES = (SALIENCY_SUM, SALIENCY_NESTED)
 # The warm starts (the ``init`` option): each method's own (low-passed by F-EP's own response only), or
 # the 2026-11 start, low-passed at cutoffs 0.25 for every method.
 INIT_SALIENCY, INIT_SALIENCY_SMOOTH = "saliency", "saliency_smooth"
+# How the masks of several areas are optimised (the ``sweep`` option): all in one batch, or one area after
+# another, largest first, each started from the mask of the area before it; "auto" chains on a CPU (where
+# a batch of two costs about twice one) and batches on a GPU.
+SWEEP_BATCH, SWEEP_CHAIN, SWEEP_AUTO = "batch", "chain", "auto"
+SWEEPS = (SWEEP_BATCH, SWEEP_CHAIN, SWEEP_AUTO)
+# The model's layout during the call (the ``memory_format`` option); "auto": channels-last on a CPU.
+CHANNELS_LAST, MODEL_LAYOUT = "channels_last", "model"
+MEMORY_FORMATS = (CHANNELS_LAST, MODEL_LAYOUT, SWEEP_AUTO)
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,14 @@ class Defaults:
         temporal_cutoff, spatial_cutoff: F-EP's cutoffs.
         auto_schedule: with ``iterations="auto"``, the iterations over which the area weight grows to its
             final value; no mask stops before it (:mod:`fep.ep.stopping`).
+        optimizer: ``"sgd"`` or ``"adam"``.
+        sweep: how several areas are optimised (:data:`SWEEPS`).
+        chain_schedule: in a chained sweep, the area weight's schedule for every area after the first.
+        memory_format: the model's layout during the call (:data:`MEMORY_FORMATS`).
+        energy_tolerance: with ``iterations="auto"``, the energy's relative change over the stopping
+            window below which a mask at its area has converged (:mod:`fep.ep.stopping`).
+        lr: the learning rate (None: the optimiser's, :data:`fep.ep.settings.DEFAULT_LR`).
+        core_start: the iteration STEP's core loss starts at (None: a twentieth of the area-weight schedule).
     """
 
     areas: tuple[float, ...]
@@ -85,6 +105,13 @@ class Defaults:
     temporal_cutoff: float
     spatial_cutoff: float
     auto_schedule: int
+    optimizer: str = "sgd"
+    sweep: str = SWEEP_BATCH
+    chain_schedule: int = 0
+    memory_format: str = MODEL_LAYOUT
+    energy_tolerance: float = AUTO_ENERGY_TOLERANCE
+    lr: float | None = None
+    core_start: int | None = None
 
 
 DEFAULTS: Mapping[str, Defaults] = MappingProxyType({
@@ -111,6 +138,18 @@ DEFAULTS: Mapping[str, Defaults] = MappingProxyType({
         areas=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2), saliency=SALIENCY_NESTED,
         auto_init=MappingProxyType(dict.fromkeys(PRESETS, 1.0)),
         temporal_cutoff=0.25, spatial_cutoff=1.0, auto_schedule=20,
+    ),
+    # Faster on the same quality (results/performance/fast_defaults_study*.md, tuning split): the areas
+    # chained on a CPU, largest first, each from the mask before it, with a 5-iteration schedule after
+    # the first; Adam at 0.2 over a 10-iteration schedule; a mask stops once its energy moves less than
+    # 10 % over the window. On r2plus1d_18 at areas 0.05 and 0.1 that is 14 + 14 iterations where
+    # 2026-12 ran 60 + 46 in a batch. STEP's core loss starts at iteration 2: from iteration 0 (a twentieth
+    # of 10) it pulled an image's masks off the known evidence window (tests/test_explain.py).
+    DEFAULTS_2026_12B: Defaults(
+        areas=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2), saliency=SALIENCY_NESTED,
+        auto_init=MappingProxyType(dict.fromkeys(PRESETS, 1.0)),
+        temporal_cutoff=0.25, spatial_cutoff=1.0, auto_schedule=10, optimizer="adam", lr=0.2,
+        sweep=SWEEP_AUTO, chain_schedule=5, memory_format=SWEEP_AUTO, energy_tolerance=0.1, core_start=2,
     ),
 })  # fmt: skip
 CURRENT_DEFAULTS = DEFAULTS_2026_12

@@ -62,6 +62,7 @@ class Problem:
         clean_logits: the model's logits on the untouched clips ``(N, K)``.
         memory: one line on the memory estimate and the chunking.
         init: the initial mask parameters ``(N, A, T, h, w)``.
+        schedule_length: the iterations over which the area weight grows to its final value.
     """
 
     run_model: Callable[[torch.Tensor], torch.Tensor]
@@ -76,6 +77,7 @@ class Problem:
     clean_logits: torch.Tensor
     memory: str
     init: torch.Tensor
+    schedule_length: int
     calls: list[int] = field(default_factory=lambda: [0])
 
 
@@ -132,6 +134,7 @@ def plan_problem(
         clean_logits=clean_logits,
         memory=describe(per_item, chunk, n_clips * n_areas * per_pair),
         init=init,
+        schedule_length=settings.schedule_length,
         calls=calls,
     )
 
@@ -157,7 +160,8 @@ def model_runner(
     def run_model(clips: torch.Tensor) -> torch.Tensor:
         if channels_last and clips.dim() == 5:
             clips = clips.contiguous(memory_format=torch.channels_last_3d)
-        with torch.autocast("cuda", dtype=AUTOCAST_DTYPES[autocast or "bf16"], enabled=autocast is not None):
+        dtype = AUTOCAST_DTYPES[autocast or "bf16"]
+        with torch.autocast(clips.device.type, dtype=dtype, enabled=autocast is not None):
             logits = forward(clips)
         calls[0] += 1
         logits = check_logits(logits, clips.shape[0])

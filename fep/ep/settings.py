@@ -47,23 +47,28 @@ from fep.ep.checks import (
 )
 from fep.ep.dct import FILTER_GAUSSIAN, FILTERS, frequency_response
 from fep.ep.lowpass import (
-    CUTOFF_SCHEDULE_LINEAR,
     LOWPASS_AT_GRADIENT,
     LOWPASS_AT_PARAMETRIZATION,
     MODULATE_ENERGY,
     SITES,
 )
 from fep.ep.objectives import REWARDS
+from fep.ep.option_checks import check_cutoff_schedule, check_init, check_iterations
 from fep.ep.perturbation import PERTURBATIONS
 from fep.ep.presets import (
+    CHANNELS_LAST,
     CURRENT_DEFAULTS,
     DEFAULTS,
     INIT_SALIENCY,
     INIT_SALIENCY_SMOOTH,
+    MEMORY_FORMATS,
     METHOD_FEP,
     PERTURBATION_METHODS,
     PRESETS,
     SALIENCY_RULES,
+    SWEEP_AUTO,
+    SWEEP_CHAIN,
+    SWEEPS,
     Defaults,
     Preset,
 )
@@ -78,7 +83,6 @@ __all__ = [
 
 VARIANTS = ("preserve", "delete", "dual")
 OPTIMIZERS = ("sgd", "adam")
-CHANNELS_LAST = "channels_last"
 # The choices of lowpass_at and modulate are the low-pass sites' (fep.ep.lowpass.SITES): a new site is one entry there.
 LOWPASS_SITES = tuple(dict.fromkeys(at for _, at in SITES))
 MODULATED = tuple(dict.fromkeys(gradient for gradient, _ in SITES))
@@ -113,27 +117,6 @@ def _check_choice(choices: tuple, then: Callable | None, name: str, value):
         return None
     check_choice(name, value, choices)
     return value if then is None else then(name, value)
-
-
-def _check_iterations(name: str, value) -> int | str:
-    if value == AUTO:
-        return value
-    if isinstance(value, str):
-        raise FepValueError(f"{name} must be 'auto' or a positive integer, got {value!r}.")
-    return check_positive_int(name, value)
-
-
-def _check_init(name: str, value):
-    return value if value in (None, INIT_SALIENCY, INIT_SALIENCY_SMOOTH) else check_unit_interval(name, value)
-
-
-def _check_schedule(name: str, value):
-    if value is None or value == CUTOFF_SCHEDULE_LINEAR or callable(value):
-        return value
-    raise FepValueError(
-        f"Unknown {name} {value!r}; pass None, 'linear' or a function (iteration, iterations) -> "
-        "(temporal_cutoff, spatial_cutoff)."
-    )
 
 
 # The cutoffs' help and check: None means the named defaults' value.
@@ -183,13 +166,13 @@ class ExplanationSettings:
         AUTO,
         "'auto': each mask stops once it has converged, at most 100 steps (fep.ep.stopping); or a number of "
         "optimiser steps, run in full for every mask (100 matches 800-iteration 3D-EP).",
-        check=_check_iterations,
+        check=check_iterations,
         cli=True,
     )
-    lr: float | None = option(
-        None, "learning rate (None: 0.1 for SGD, 0.05 for Adam).", check=check_optional(check_positive_float)
-    )
-    optimizer: str = option("sgd", "'sgd' (momentum with equal dampening, as TorchRay) or 'adam'.", choices=OPTIMIZERS)
+    lr: float | None = option(None, "learning rate (None: the defaults' for their optimiser, else 0.1 for SGD, "
+                              "0.05 for Adam).", check=check_optional(check_positive_float))
+    optimizer: str | None = option(None, "'sgd' (momentum, dampened as TorchRay) or 'adam'. None: the defaults'.",
+                                   choices=OPTIMIZERS)
     momentum: float = option(0.9, "SGD momentum (and dampening), in [0, 1].", check=check_unit_interval)
     mask_step: int = option(7, "pixels per mask-grid cell (TorchRay: 7).", check=check_positive_int)
     init: float | str | None = option(
@@ -198,13 +181,10 @@ class ExplanationSettings:
         "gradient, low-passed only by F-EP's own response) or 'saliency_smooth' (low-passed at cutoffs 0.25 for "
         "every method, as in 2026-11; fep.ep.warm_start). None: the defaults' start for the method with "
         "iterations='auto', 1 with a fixed count.",
-        check=_check_init,
+        check=check_init,
     )
-    area_weight: float = option(
-        AREA_WEIGHT,
-        "the area term's weight at the start; it grows geometrically to area_weight_final.",
-        check=check_positive_float,
-    )
+    area_weight: float = option(AREA_WEIGHT, "the area term's weight at the start; it grows geometrically to "
+                                "area_weight_final.", check=check_positive_float)
     area_weight_final: float = option(
         AREA_WEIGHT_FINAL, "the area term's weight at the end of the schedule.", check=check_positive_float
     )
@@ -237,7 +217,7 @@ class ExplanationSettings:
         None,
         "None (fixed cutoffs), 'linear' (coarse to fine over the first half) or "
         "f(iteration, iterations) -> (temporal_cutoff, spatial_cutoff).",
-        check=_check_schedule,
+        check=check_cutoff_schedule,
     )
     core_weight: float | None = option(
         None, "STEP's core-loss weight (None: the method's preset, 300 for step, else 0).", check=check_non_negative
@@ -264,14 +244,17 @@ class ExplanationSettings:
     )
     seed: int = option(0, "seeds the call's random numbers (the tie-break of the area ranking).", check=check_integer)
     autocast: str | None = option(
-        None, "'bf16' or 'fp16' runs the model's forward pass in that precision on CUDA; masks, losses and "
-        "optimiser stay in float32. None: float32.",
+        None, "'bf16' runs the model's forward pass in bfloat16 (CUDA or CPU; fast only on a CPU with bf16 "
+        "units), 'fp16' in float16 (CUDA only); masks, losses and optimiser stay in float32. None: float32.",
         choices=tuple(AUTOCAST_DTYPES), cli=True,
     )
-    memory_format: str | None = option(None, "'channels_last' lays a video model's 3-D convolutions out "
-                                       "channels-last for the call (faster on CPU; benchmarks/bench_speed_paths.py), "
-                                       "then gives its own tensors back. None: the model's layout.",
-                                       choices=(CHANNELS_LAST,), cli=True)
+    memory_format: str | None = option(None, "'channels_last' lays a video model's 3-D convolutions out channels-last "
+                                       "for the call, then gives its tensors back (faster on CPU); 'model' keeps its "
+                                       "layout; 'auto': channels-last on a CPU. None: the defaults'.",
+                                       choices=MEMORY_FORMATS, cli=True)
+    sweep: str | None = option(None, "several areas: 'batch' together, 'chain' one after another from the largest, "
+                               "each from the last mask; 'auto': chain on a CPU, batch on a GPU. None: defaults'.",
+                               choices=SWEEPS, cli=True)
     defaults: str = option(
         CURRENT_DEFAULTS,
         "the named set of defaults for the options left unset (fep.ep.presets.DEFAULTS): "
@@ -294,12 +277,18 @@ class ExplanationSettings:
             init=(named.auto_init[self.method] if self.auto else 1.0) if self.init is None else self.init,
             modulate=MODULATE_ENERGY if self.modulate is None else self.modulate,  # measured: results/design_study
             preserve_norm=self.lowpass_at == LOWPASS_AT_GRADIENT if self.preserve_norm is None else self.preserve_norm,
-            lr=DEFAULT_LR[self.optimizer] if self.lr is None else self.lr,
+            optimizer=named.optimizer if self.optimizer is None else self.optimizer,
+            sweep=named.sweep if self.sweep is None else self.sweep,
+            memory_format=named.memory_format if self.memory_format is None else self.memory_format,
             core_weight=self.preset.core_weight if self.core_weight is None else self.core_weight,
-            core_start=self.schedule_length // 20 if self.core_start is None else self.core_start,
+            core_start=(named.core_start if self.auto and named.core_start is not None else self.schedule_length // 20)
+            if self.core_start is None else self.core_start,
         )
         for name, value in resolved.items():
             object.__setattr__(self, name, value)
+        own = DEFAULT_LR[self.optimizer]  # the preset's rate belongs to the preset's optimiser
+        lr = (named.lr or own) if self.optimizer == named.optimizer else own
+        object.__setattr__(self, "lr", lr if self.lr is None else self.lr)
         self._check_lowpass()
 
     def _check_lowpass(self) -> None:
@@ -349,6 +338,15 @@ class ExplanationSettings:
     def schedule_length(self) -> int:
         """Iterations over which the area weight grows to its final value (and cutoff schedules run)."""
         return self.named_defaults.auto_schedule if self.auto else self.iterations
+
+    def chained(self, device: torch.device) -> bool:
+        """True when several areas run one after another on ``device`` (the ``sweep`` option)."""
+        on_cpu = device.type != "cuda"
+        return len(self.areas) > 1 and (self.sweep == SWEEP_CHAIN or (self.sweep == SWEEP_AUTO and on_cpu))
+
+    def channels_last(self, device: torch.device) -> bool:
+        """True when the model runs channels-last on ``device`` (the ``memory_format`` option)."""
+        return self.memory_format == CHANNELS_LAST or (self.memory_format == SWEEP_AUTO and device.type != "cuda")
 
     @property
     def named_defaults(self) -> Defaults:

@@ -13,7 +13,8 @@ their area and their final quality long before 100 iterations (``benchmarks/benc
   :data:`AUTO_AREA_TOLERANCE_FLOOR` of the clip), and the **energy's
   relative change** over the last :data:`AUTO_WINDOW` iterations, its range
   :math:`\max_{i-W \le j \le i} E_j - \min_{i-W \le j \le i} E_j` over
-  :math:`|R_i| + \lambda_i \mathcal A_i + \mu_i \mathcal C_i`, is at most :data:`AUTO_ENERGY_TOLERANCE`
+  :math:`|R_i| + \lambda_i \mathcal A_i + \mu_i \mathcal C_i`, is at most the named defaults'
+  ``energy_tolerance`` (:data:`AUTO_ENERGY_TOLERANCE` up to 2026-12)
   (the range, not the end points, so a noisy energy never passes by chance);
 - a converged mask is frozen (its parameters no longer move) and dropped from the batch, so the model
   runs on fewer masked clips and the remaining masks go faster; the run ends when every mask has
@@ -63,6 +64,7 @@ class Stopping:
         auto: stop masks once converged (else run every mask for the fixed count).
         device: where the flags live (the masks' device).
         schedule: the iterations of the area weight's schedule; no mask stops before its end.
+        energy_tolerance: the energy's relative change over the window below which a mask has converged.
 
     Attributes:
         active: ``(N, A)`` bool, masks still being optimised.
@@ -70,10 +72,11 @@ class Stopping:
     """
 
     def __init__(
-        self, areas: tuple[float, ...], clips: int, auto: bool, device: torch.device, schedule: int = AUTO_SCHEDULE
+        self, areas: tuple[float, ...], clips: int, auto: bool, device: torch.device, schedule: int = AUTO_SCHEDULE,
+        energy_tolerance: float = AUTO_ENERGY_TOLERANCE,
     ) -> None:  # fmt: skip
         shape = (clips, len(areas))
-        self.auto, self.schedule = auto, schedule
+        self.auto, self.schedule, self.energy_tolerance = auto, schedule, energy_tolerance
         relative = AUTO_AREA_TOLERANCE * torch.tensor(areas, device=device)[None, :]
         self.tolerance = relative.clamp_min(AUTO_AREA_TOLERANCE_FLOOR)
         self.active = torch.ones(shape, dtype=torch.bool, device=device)
@@ -96,7 +99,7 @@ class Stopping:
             return False
         window = history["energy"][i - AUTO_WINDOW : i + 1]
         change = (window.amax(dim=0) - window.amin(dim=0)) / scale.clamp_min(1e-6)
-        done = self.active & (area_error <= self.tolerance) & (change <= AUTO_ENERGY_TOLERANCE)
+        done = self.active & (area_error <= self.tolerance) & (change <= self.energy_tolerance)
         if not bool(done.any()):
             return False
         self.active &= ~done

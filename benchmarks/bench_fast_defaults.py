@@ -1,0 +1,165 @@
+"""The 2026-12b defaults against the 2026-12 ones, side by side: wall time, and quality on test clips.
+
+``time``: on r2plus1d_18 (random weights: the cost does not depend on them) and a 16-frame 112 px clip,
+in one process, alternating old and new so that machine load falls on both alike: F-EP at areas 0.05 and
+0.1 with ``defaults="2026-12"`` and ``"2026-12b"`` (everything else unset), median of the repeats, the
+ratio new / old, and each in units of one bare batch-1 forward+backward of the same model (contiguous,
+measured in the same run). Writes ``results/performance/fast_defaults_time.json``.
+
+``quality``: the same explanation, old and new, on test clips of the synthetic benchmark, with the toy
+model or the shipped MC3-18; per clip the fair metrics of each saliency (margin insertion, the
+matched-area keep averaged over its areas, margin deletion, the game's remove, GT AP, temporal
+difference). Paired new − old with 95 % t intervals, Holm over the table; **non-inferior** where the worse
+end of the interval is within 0.02. Each clip is saved as it finishes (``items/``), so a stopped run
+resumes. Writes ``results/performance/fast_defaults_<model>.md`` and ``.json``.
+
+Run: ``python benchmarks/bench_fast_defaults.py time [--repeats N]`` (about 5 minutes on 2 cores), and
+``python benchmarks/bench_fast_defaults.py quality --model toy --clips 16`` (16 clips per family).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import RESULTS, machine, median_time, write_result  # noqa: E402
+
+from fep.atomic import atomic_write  # noqa: E402
+from fep.bench.clips import family_clips  # noqa: E402
+from fep.bench.runner import score_map  # noqa: E402
+from fep.bench.stats import holm, paired_t  # noqa: E402
+from fep.data.synthetic import FAMILIES  # noqa: E402
+from fep.ep.api import extremal_perturbation  # noqa: E402
+from fep.models import load_model  # noqa: E402
+
+AREAS = (0.05, 0.1)
+OLD, NEW = "2026-12", "2026-12b"
+PRIMARY = ("insertion_margin_auc", "game_keep")  # the non-inferiority metrics
+METRICS = (*PRIMARY, "deletion_margin_auc", "game_remove", "gt_ap", "temporal_difference")
+LOWER_IS_BETTER = {"deletion_margin_auc", "game_remove", "temporal_difference"}
+MARGIN = 0.02
+
+
+def _explain(model, video, target, defaults: str):
+    started = time.perf_counter()
+    result = extremal_perturbation(model, video, target, method="fep", areas=AREAS, progress=False, defaults=defaults)
+    return result, time.perf_counter() - started
+
+
+def time_main(repeats: int) -> dict:
+    torch.manual_seed(0)
+    model = load_model("r2plus1d_18", weights=None)
+    video = torch.rand(1, 3, 16, 112, 112, generator=torch.Generator().manual_seed(0))
+
+    def bare():
+        clip = video.clone().requires_grad_(True)
+        model(clip)[:, 0].sum().backward()
+
+    unit = median_time(bare, repeats=3, warmup=1)
+    runs = {OLD: [], NEW: []}
+    for _ in range(repeats):
+        for name in runs:
+            result, seconds = _explain(model, video, 0, name)
+            runs[name].append({"seconds": seconds, "iterations_used": result.iterations_used[0].tolist(),
+                               "stop_reason": result.stop_reason[0], "ran": result.settings["ran"],
+                               "model_calls": result.model_calls})  # fmt: skip
+    seconds = {name: statistics.median(r["seconds"] for r in rs) for name, rs in runs.items()}
+    out = {
+        "model": "r2plus1d_18 (weights=None)", "clip": [1, 3, 16, 112, 112], "areas": list(AREAS),
+        "repeats": repeats, "bare_forward_backward_s": unit, "runs": runs, "median_s": seconds,
+        "ratio": seconds[NEW] / seconds[OLD], "bare_passes": {n: s / unit for n, s in seconds.items()},
+        "threads": torch.get_num_threads(), "machine": machine(),
+    }  # fmt: skip
+    write_result("fast_defaults_time", out)
+    print(f"bare forward+backward, batch 1: {unit:.2f} s")
+    for name, s in seconds.items():
+        print(f"F-EP areas {AREAS}, defaults {name}: {s:.1f} s = {s / unit:.1f} bare passes; "
+              f"iterations {runs[name][-1]['iterations_used']}")  # fmt: skip
+    print(f"{NEW} / {OLD}: {out['ratio']:.3f}")
+    return out
+
+
+def quality_main(model_name: str, clips_per_family: int, families: list[str]) -> dict:
+    model = load_model(model_name)
+    clips = family_clips(clips_per_family, families, split="test")
+    items = RESULTS / f"fast_defaults_{model_name}" / "items"
+    items.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for clip in clips:
+        path = items / f"{clip.id}.json"
+        if not path.exists():
+            row = {"clip": clip.id}
+            for name in (OLD, NEW):
+                result, seconds = _explain(model, clip.video, clip.target, name)
+                scores = score_map(model, clip, result.saliency[0], fast=False)
+                row[name] = {m: scores.get(m) for m in METRICS}
+                row[name].update(seconds=seconds, iterations_used=result.iterations_used[0].tolist())
+            payload = json.dumps(row).encode()
+            atomic_write(path, lambda f, payload=payload: f.write(payload))
+            print(clip.id, {n: row[n]["iterations_used"] for n in (OLD, NEW)}, flush=True)
+        rows.append(json.loads(path.read_text()))
+    tests = []
+    for metric in (*METRICS, "seconds"):
+        d = [r[NEW][metric] - r[OLD][metric] for r in rows if r[NEW][metric] is not None and r[OLD][metric] is not None]
+        tests.append({"metric": metric, **paired_t(d)})
+    for t, p in zip(tests, holm([t["p"] for t in tests]), strict=True):
+        t["holm"] = p
+    out = {"model": model_name, "split": "test", "clips": [r["clip"] for r in rows], "areas": list(AREAS),
+           "old": OLD, "new": NEW, "rows": rows, "tests": tests, "machine": machine()}  # fmt: skip
+    _write_quality(out)
+    return out
+
+
+def _verdict(t: dict) -> str:
+    d, ci, _ = t["difference"]
+    if t["metric"] == "seconds":
+        return "—"
+    worse_end = d + ci if t["metric"] in LOWER_IS_BETTER else -(d - ci)
+    if t["metric"] == "temporal_difference":
+        return "smoother" if t["holm"] < 0.05 and d < 0 else ("rougher" if t["holm"] < 0.05 else "tie")
+    return "yes" if worse_end < MARGIN else "no"
+
+
+def _write_quality(out: dict) -> None:
+    n = len(out["clips"])
+    lines = [f"# {NEW} against {OLD} on {out['model']}: quality on test clips", "",
+             f"F-EP at areas {out['areas']}, {n} test clips of the synthetic benchmark "
+             f"({', '.join(sorted({c.rsplit('_', 1)[0] for c in out['clips']}))}); written by "
+             f"`python benchmarks/bench_fast_defaults.py quality --model {out['model']}`.", "",
+             "| metric | 2026-12 | 2026-12b | new − old (95 % t) | n | p (Holm) | non-inferior (margin 0.02) |",
+             "|---" * 7 + "|"]  # fmt: skip
+    for t in out["tests"]:
+        metric, (d, ci, k) = t["metric"], t["difference"]
+        means = [statistics.fmean(r[name][metric] for r in out["rows"] if r[name][metric] is not None)
+                 for name in (OLD, NEW)]  # fmt: skip
+        lines.append(f"| {metric} | {means[0]:.3f} | {means[1]:.3f} | {d:+.3f} ± {ci:.3f} | {k} | {t['holm']:.3g} | "
+                     f"{_verdict(t)} |")  # fmt: skip
+    text = "\n".join(lines) + "\n"
+    stem = f"fast_defaults_{out['model']}"
+    atomic_write(RESULTS / f"{stem}.md", lambda f: f.write(text.encode()))
+    payload = json.dumps(out, indent=1).encode()
+    atomic_write(RESULTS / f"{stem}.json", lambda f: f.write(payload))
+    print(text)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="part", required=True)
+    timing = sub.add_parser("time", help="wall time on r2plus1d_18, side by side")
+    timing.add_argument("--repeats", type=int, default=2)
+    quality = sub.add_parser("quality", help="paired quality on test clips")
+    quality.add_argument("--model", default="toy", help="toy or mc3_18_synthetic")
+    quality.add_argument("--clips", type=int, default=16, help="test clips per family")
+    quality.add_argument("--families", nargs="*", default=list(FAMILIES), choices=list(FAMILIES))
+    args = parser.parse_args()
+    if args.part == "time":
+        time_main(args.repeats)
+    else:
+        quality_main(args.model, args.clips, args.families)
