@@ -20,13 +20,10 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import machine, median_time, write_result  # noqa: E402
+from _timing import bare_pass_seconds, deep_target, machine, write_result  # noqa: E402
 
 from fep.ep.api import extremal_perturbation  # noqa: E402
-from fep.models import load_model  # noqa: E402
 
 EQUAL_AREAS = (0.05, 0.1)
 
@@ -39,15 +36,8 @@ def _explain(model, video, **options) -> dict:
 
 
 def main(repeats: int) -> dict:
-    torch.manual_seed(0)
-    model = load_model("r2plus1d_18", weights=None)
-    video = torch.rand(1, 3, 16, 112, 112, generator=torch.Generator().manual_seed(0))
-
-    def bare():
-        clip = video.clone().requires_grad_(True)
-        model(clip)[:, 0].sum().backward()
-
-    bare_pass = median_time(bare, repeats=3, warmup=1)
+    model, video = deep_target()
+    bare_pass = bare_pass_seconds(model, video)
     runs = {"2026-11": [], "2026-12": []}
     for _ in range(repeats):
         for name in runs:

@@ -4,7 +4,8 @@
 in one process, alternating old and new so that machine load falls on both alike: F-EP at areas 0.05 and
 0.1 with ``defaults="2026-12"`` and ``"2026-12b"`` (everything else unset), median of the repeats, the
 ratio new / old, and each in units of one bare batch-1 forward+backward of the same model (contiguous,
-measured in the same run). Writes ``results/performance/fast_defaults_time.json``.
+weights frozen as an explanation runs them, measured in the same run).
+Writes ``results/performance/fast_defaults_time.json``.
 
 ``quality``: the same explanation, old and new, on test clips of the synthetic benchmark, with the toy
 model or the shipped MC3-18; per clip the fair metrics of each saliency (margin insertion, the
@@ -29,12 +30,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import RESULTS, machine, median_time, write_result  # noqa: E402
+from _paired import mean_present, non_inferior, paired_tests, with_holm, write_report  # noqa: E402
+from _timing import RESULTS, bare_pass_seconds, deep_target, machine, write_result  # noqa: E402
 
 from fep.atomic import atomic_write  # noqa: E402
 from fep.bench.clips import family_clips  # noqa: E402
 from fep.bench.runner import score_map  # noqa: E402
-from fep.bench.stats import holm, paired_t  # noqa: E402
 from fep.data.synthetic import FAMILIES  # noqa: E402
 from fep.ep.api import extremal_perturbation  # noqa: E402
 from fep.models import load_model  # noqa: E402
@@ -44,7 +45,6 @@ OLD, NEW = "2026-12", "2026-12b"
 PRIMARY = ("insertion_margin_auc", "game_keep")  # the non-inferiority metrics
 METRICS = (*PRIMARY, "deletion_margin_auc", "game_remove", "gt_ap", "temporal_difference")
 LOWER_IS_BETTER = {"deletion_margin_auc", "game_remove", "temporal_difference"}
-MARGIN = 0.02
 
 
 def _explain(model, video, target, defaults: str):
@@ -54,15 +54,8 @@ def _explain(model, video, target, defaults: str):
 
 
 def time_main(repeats: int) -> dict:
-    torch.manual_seed(0)
-    model = load_model("r2plus1d_18", weights=None)
-    video = torch.rand(1, 3, 16, 112, 112, generator=torch.Generator().manual_seed(0))
-
-    def bare():
-        clip = video.clone().requires_grad_(True)
-        model(clip)[:, 0].sum().backward()
-
-    unit = median_time(bare, repeats=3, warmup=1)
+    model, video = deep_target()
+    unit = bare_pass_seconds(model, video)
     runs = {OLD: [], NEW: []}
     for _ in range(repeats):
         for name in runs:
@@ -105,12 +98,7 @@ def quality_main(model_name: str, clips_per_family: int, families: list[str]) ->
             atomic_write(path, lambda f, payload=payload: f.write(payload))
             print(clip.id, {n: row[n]["iterations_used"] for n in (OLD, NEW)}, flush=True)
         rows.append(json.loads(path.read_text()))
-    tests = []
-    for metric in (*METRICS, "seconds"):
-        d = [r[NEW][metric] - r[OLD][metric] for r in rows if r[NEW][metric] is not None and r[OLD][metric] is not None]
-        tests.append({"metric": metric, **paired_t(d)})
-    for t, p in zip(tests, holm([t["p"] for t in tests]), strict=True):
-        t["holm"] = p
+    tests = with_holm(paired_tests([r[NEW] for r in rows], [r[OLD] for r in rows], (*METRICS, "seconds")))
     out = {"model": model_name, "split": "test", "clips": [r["clip"] for r in rows], "areas": list(AREAS),
            "old": OLD, "new": NEW, "rows": rows, "tests": tests, "machine": machine()}  # fmt: skip
     _write_quality(out)
@@ -118,13 +106,12 @@ def quality_main(model_name: str, clips_per_family: int, families: list[str]) ->
 
 
 def _verdict(t: dict) -> str:
-    d, ci, _ = t["difference"]
+    d = t["difference"][0]
     if t["metric"] == "seconds":
         return "—"
-    worse_end = d + ci if t["metric"] in LOWER_IS_BETTER else -(d - ci)
     if t["metric"] == "temporal_difference":
         return "smoother" if t["holm"] < 0.05 and d < 0 else ("rougher" if t["holm"] < 0.05 else "tie")
-    return "yes" if worse_end < MARGIN else "no"
+    return non_inferior(t, LOWER_IS_BETTER)
 
 
 def _write_quality(out: dict) -> None:
@@ -137,16 +124,11 @@ def _write_quality(out: dict) -> None:
              "|---" * 7 + "|"]  # fmt: skip
     for t in out["tests"]:
         metric, (d, ci, k) = t["metric"], t["difference"]
-        means = [statistics.fmean(r[name][metric] for r in out["rows"] if r[name][metric] is not None)
-                 for name in (OLD, NEW)]  # fmt: skip
+        means = [mean_present([r[name] for r in out["rows"]], metric) for name in (OLD, NEW)]
         lines.append(f"| {metric} | {means[0]:.3f} | {means[1]:.3f} | {d:+.3f} ± {ci:.3f} | {k} | {t['holm']:.3g} | "
                      f"{_verdict(t)} |")  # fmt: skip
     text = "\n".join(lines) + "\n"
-    stem = f"fast_defaults_{out['model']}"
-    atomic_write(RESULTS / f"{stem}.md", lambda f: f.write(text.encode()))
-    payload = json.dumps(out, indent=1).encode()
-    atomic_write(RESULTS / f"{stem}.json", lambda f: f.write(payload))
-    print(text)
+    write_report(f"fast_defaults_{out['model']}", text, out)
 
 
 if __name__ == "__main__":

@@ -20,39 +20,19 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import machine, median_time, write_result  # noqa: E402
+from _timing import bare_pass_seconds, deep_clip, deep_target, machine, write_result  # noqa: E402
 
 from fep.ep.api import extremal_perturbation  # noqa: E402
-from fep.ep.model_state import channels_last_model  # noqa: E402
-from fep.models import load_model  # noqa: E402
 
 AREAS = (0.05, 0.1)
 PATHS = {"fp32 contiguous": {}, "channels_last": {"memory_format": "channels_last"}}
 
 
-def _bare(model, batch: int, channels_last: bool) -> float:
-    video = torch.rand(batch, 3, 16, 112, 112, generator=torch.Generator().manual_seed(0))
-    if channels_last:
-        video = video.contiguous(memory_format=torch.channels_last_3d)
-
-    def once():
-        clip = video.clone().requires_grad_(True)
-        model(clip)[:, 0].sum().backward()
-
-    with channels_last_model(model, channels_last):
-        return median_time(once, repeats=3, warmup=1)
-
-
 def main(repeats: int) -> dict:
-    torch.manual_seed(0)
-    model = load_model("r2plus1d_18", weights=None)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    video = torch.rand(1, 3, 16, 112, 112, generator=torch.Generator().manual_seed(0))
-    bare = {f"{name} batch {b}": _bare(model, b, bool(opts)) for b in (1, 2) for name, opts in PATHS.items()}
+    model, video = deep_target()
+    bare = {f"{name} batch {b}": bare_pass_seconds(model, deep_clip(b), bool(opts))
+            for b in (1, 2) for name, opts in PATHS.items()}  # fmt: skip
     runs = {name: [] for name in PATHS}
     masks = {}
     for _ in range(repeats):

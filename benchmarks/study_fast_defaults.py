@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import sys
 from pathlib import Path
 from types import MappingProxyType
@@ -25,13 +24,12 @@ from types import MappingProxyType
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import RESULTS, machine  # noqa: E402
+from _paired import mean_present, non_inferior, paired_tests, with_holm, write_report  # noqa: E402
+from _timing import machine  # noqa: E402
 
 import fep.ep.settings as settings_module  # noqa: E402
-from fep.atomic import atomic_write  # noqa: E402
 from fep.bench.clips import family_clips  # noqa: E402
 from fep.bench.runner import score_map  # noqa: E402
-from fep.bench.stats import holm, paired_t  # noqa: E402
 from fep.data.synthetic import FAMILIES  # noqa: E402
 from fep.ep.api import extremal_perturbation  # noqa: E402
 from fep.ep.presets import DEFAULTS, DEFAULTS_2026_12, DEFAULTS_2026_12B  # noqa: E402
@@ -93,14 +91,8 @@ def main(clips_per_family: int, model_name: str, candidates: list[str]) -> dict:
                        iterations=[int(v) for v in result.iterations_used[0]])  # fmt: skip
             rows[name].append(row)
         print(clip.id, {n: r[-1]["iterations"] for n, r in rows.items()}, flush=True)
-    tests = []
-    for name in candidates:
-        for metric in ("passes", *METRICS):
-            d = [c[metric] - b[metric] for c, b in zip(rows[name], rows["2026-12"], strict=True)
-                 if c[metric] is not None and b[metric] is not None]  # fmt: skip
-            tests.append({"candidate": name, "metric": metric, **paired_t(d)})
-    for t, p in zip(tests, holm([t["p"] for t in tests]), strict=True):
-        t["holm"] = p
+    tests = with_holm([t for name in candidates
+                       for t in paired_tests(rows[name], rows["2026-12"], ("passes", *METRICS), candidate=name)])
     result = {"model": model_name, "clips": [c.id for c in clips], "areas": list(AREAS), "base": "2026-12",
               "candidates": {n: CANDIDATES[n] for n in candidates}, "rows": rows, "tests": tests,
               "machine": machine()}  # fmt: skip
@@ -117,22 +109,17 @@ def _write(result: dict) -> None:
              "| defaults | passes, mean | " + " | ".join(METRICS) + " |",
              "|---" * (2 + len(METRICS)) + "|"]  # fmt: skip
     for name, rows in result["rows"].items():
-        means = [sum(r[m] for r in rows if r[m] is not None) / max(1, sum(r[m] is not None for r in rows))
-                 for m in ("passes", *METRICS)]  # fmt: skip
+        means = [mean_present(rows, m) for m in ("passes", *METRICS)]
         lines.append(f"| {name} | {means[0]:.1f} | " + " | ".join(f"{v:.3f}" for v in means[1:]) + " |")
     lines += ["", "Candidate − 2026-12, paired over the clips (95 % t), Holm over the table:", "",
               "| candidate | metric | difference | n | p (Holm) | non-inferior (margin 0.02) |", "|---" * 6 + "|"]
     for t in result["tests"]:
         d, ci, k = t["difference"]
-        worse_end = d + ci if t["metric"] in LOWER_IS_BETTER else -(d - ci)
-        ok = "—" if t["metric"] == "passes" else ("yes" if worse_end < 0.02 else "no")
+        ok = "—" if t["metric"] == "passes" else non_inferior(t, LOWER_IS_BETTER)
         lines.append(f"| {t['candidate']} | {t['metric']} | {d:+.3f} ± {ci:.3f} | {k} | {t['holm']:.3g} | {ok} |")
     text = "\n".join(lines) + "\n"
     stem = "fast_defaults_study" + ("" if result["model"] == "toy" else f"_{result['model']}")
-    atomic_write(RESULTS / f"{stem}.md", lambda f: f.write(text.encode()))
-    payload = json.dumps(result, indent=1).encode()
-    atomic_write(RESULTS / f"{stem}.json", lambda f: f.write(payload))
-    print(text)
+    write_report(stem, text, result)
 
 
 if __name__ == "__main__":

@@ -15,19 +15,17 @@ Writes ``results/performance/iterations_study.md`` and ``.json``. Run:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import RESULTS, machine  # noqa: E402
+from _paired import mean_present, non_inferior, paired_tests, with_holm, write_report  # noqa: E402
+from _timing import machine  # noqa: E402
 
-from fep.atomic import atomic_write  # noqa: E402
 from fep.bench.clips import family_clips  # noqa: E402
 from fep.bench.runner import score_map  # noqa: E402
-from fep.bench.stats import holm, paired_t  # noqa: E402
 from fep.data.synthetic import FAMILIES  # noqa: E402
 from fep.ep.api import extremal_perturbation  # noqa: E402
 from fep.models import load_model  # noqa: E402
@@ -53,14 +51,8 @@ def main(clips_per_family: int) -> dict:
             rows[name].append(row)
         print(clip.id, {n: r[-1]["iterations"] for n, r in rows.items()}, flush=True)
     base_name = next(iter(CANDIDATES))
-    tests = []
-    for name in list(CANDIDATES)[1:]:
-        for metric in ("iterations", *METRICS):
-            d = [c[metric] - b[metric] for c, b in zip(rows[name], rows[base_name], strict=True)
-                 if c[metric] is not None and b[metric] is not None]  # fmt: skip
-            tests.append({"candidate": name, "metric": metric, **paired_t(d)})
-    for t, p in zip(tests, holm([t["p"] for t in tests]), strict=True):
-        t["holm"] = p
+    tests = with_holm([t for name in list(CANDIDATES)[1:]
+                       for t in paired_tests(rows[name], rows[base_name], ("iterations", *METRICS), candidate=name)])
     result = {"clips": [c.id for c in clips], "areas": list(AREAS), "candidates": CANDIDATES, "rows": rows,
               "tests": tests, "machine": machine()}  # fmt: skip
     _write(result, base_name)
@@ -75,21 +67,16 @@ def _write(result: dict, base_name: str) -> None:
              "| rule | iterations (slowest mask), mean | " + " | ".join(METRICS) + " |",
              "|---" * (2 + len(METRICS)) + "|"]  # fmt: skip
     for name, rows in result["rows"].items():
-        means = [sum(r[m] for r in rows if r[m] is not None) / max(1, sum(r[m] is not None for r in rows))
-                 for m in ("iterations", *METRICS)]  # fmt: skip
+        means = [mean_present(rows, m) for m in ("iterations", *METRICS)]
         lines.append(f"| {name} | {means[0]:.1f} | " + " | ".join(f"{v:.3f}" for v in means[1:]) + " |")
     lines += ["", f"Candidate − {base_name}, paired over the clips (95 % t), Holm over the table:", "",
               "| candidate | metric | difference | n | p (Holm) | non-inferior (margin 0.02) |", "|---" * 6 + "|"]
     for t in result["tests"]:
         d, ci, k = t["difference"]
-        worse_end = d + ci if t["metric"] in LOWER_IS_BETTER else -(d - ci)
-        ok = "—" if t["metric"] == "iterations" else ("yes" if worse_end < 0.02 else "no")
+        ok = "—" if t["metric"] == "iterations" else non_inferior(t, LOWER_IS_BETTER)
         lines.append(f"| {t['candidate']} | {t['metric']} | {d:+.3f} ± {ci:.3f} | {k} | {t['holm']:.3g} | {ok} |")
     text = "\n".join(lines) + "\n"
-    atomic_write(RESULTS / "iterations_study.md", lambda f: f.write(text.encode()))
-    payload = json.dumps(result, indent=1).encode()
-    atomic_write(RESULTS / "iterations_study.json", lambda f: f.write(payload))
-    print(text)
+    write_report("iterations_study", text, result)
 
 
 if __name__ == "__main__":
