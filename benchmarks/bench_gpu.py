@@ -2,9 +2,11 @@
 
 On one held-out synthetic clip (16 x 112 x 112): the toy model at the package defaults (areas 0.05, 0.1,
 0.2) and r2plus1d_18 with random weights (``weights=None``) at the CLI's default areas (0.05, 0.1), each
-with ``iterations="auto"`` (the default) and a fixed 100, in float32 and with ``autocast="bf16"``.
-Each configuration runs once to warm up, then its median of three runs is reported (the GPU is
-synchronised before every timestamp). Writes ``results/performance/gpu.json``.
+with ``iterations="auto"`` (the default) and a fixed 100, in float32 and with ``autocast="bf16"``; and
+with ``iterations="auto"``, the 2026-12 defaults and the faster 2026-12b ones side by side (the
+performance target: r2plus1d_18 at areas 0.05 and 0.1 within 0.3 s). Each configuration runs once to
+warm up, then its median of three runs is reported (the GPU is synchronised before every timestamp).
+Writes ``results/performance/gpu.json``.
 
 Run: ``python benchmarks/bench_gpu.py`` (needs CUDA; about a minute on an H100).
 """
@@ -65,18 +67,20 @@ def main() -> None:
         "toy": (toy, clip.video.to(device), clip.target, (0.05, 0.1, 0.2)),
         "r2plus1d_18": (r2p1, r2p1_video, r2p1_target, (0.05, 0.1)),
     }
+    runs = [(iterations, precision, None) for iterations in counts for precision in precisions]
+    runs += [("auto", precision, defaults) for defaults in ("2026-12", "2026-12b") for precision in precisions]
     rows = []
     for name, (model, video, target, areas) in cases.items():
-        for iterations in counts:
-            for precision in precisions:
-                row = {"model": name, "iterations": iterations, "autocast": precision, "areas": list(areas)}
-                row.update(timed(model, video, target, repeats, areas=areas, iterations=iterations, autocast=precision))
-                rows.append(row)
-                print(
-                    f"{name:12s} iterations={iterations!s:4s} autocast={precision!s:4s}: {row['seconds']:6.2f} s "
-                    f"(iterations used {row['iterations_used']}, p(target | kept) {row['masked_prob']})",
-                    flush=True,
-                )
+        for iterations, precision, defaults in runs:
+            row = {"model": name, "iterations": iterations, "autocast": precision, "areas": list(areas),
+                   "defaults": defaults or "current"}  # fmt: skip
+            options = {"defaults": defaults} if defaults else {}
+            row.update(timed(model, video, target, repeats, areas=areas, iterations=iterations, autocast=precision,
+                             **options))  # fmt: skip
+            rows.append(row)
+            print(f"{name:12s} defaults={row['defaults']:8s} iterations={iterations!s:4s} autocast={precision!s:4s}: "
+                  f"{row['seconds']:6.2f} s (iterations used {row['iterations_used']}, "
+                  f"p(target | kept) {row['masked_prob']})", flush=True)  # fmt: skip
     info = machine()
     name = "gpu" if device.type == "cuda" and not args.smoke else "gpu_smoke"
     print(f"GPU: {info['cuda']}; written: {write_result(name, {**info, 'rows': rows})}")

@@ -2,8 +2,9 @@
 # The GPU checks, in one run on a lent CUDA machine (a few minutes on an H100):
 #   1. the cuda-marked tests (tests/test_cuda.py: device follows the clip, CPU parity, auto, autocast parity);
 #   2. the per-iteration overhead on the GPU (benchmarks/bench_explain.py --device cuda);
-#   3. whole explanations, toy model and r2plus1d_18 (weights=None), auto and fixed-100, fp32 and bf16
-#      (benchmarks/bench_gpu.py), with absolute times.
+#   3. whole explanations, toy model and r2plus1d_18 (weights=None), auto and fixed-100, fp32 and bf16,
+#      and the 2026-12 defaults against the faster 2026-12b ones side by side (benchmarks/bench_gpu.py),
+#      with absolute times and the GPU's name.
 # The machine's python3 has torch, torchvision, pytest(-timeout), matplotlib, tqdm; fep runs from this
 # checkout (PYTHONPATH), no install needed. Logs and JSON go to $OUT (or /tmp/device_check).
 # Usage: bash benchmarks/device_check.sh
