@@ -97,11 +97,11 @@ def _auto_and_gpu() -> list[str]:
         lines.append("")
     if gpu:
         lines += [f"Whole explanations on **{gpu['cuda']}** (median of 3 after a warm-up):", ""]
-        lines += ["| model | areas | iterations | autocast | seconds | iterations used |", "|---|---|---|---|---|---|"]
+        lines += ["| model | areas | defaults | iterations | autocast | seconds | iterations used |", "|---" * 7 + "|"]
         for row in gpu["rows"]:
             lines.append(
-                f"| {row['model']} | {row['areas']} | {row['iterations']} | {row['autocast'] or 'float32'} | "
-                f"{row['seconds']:.2f} | {row['iterations_used']} |"
+                f"| {row['model']} | {row['areas']} | {row.get('defaults', 'current')} | {row['iterations']} | "
+                f"{row['autocast'] or 'float32'} | {row['seconds']:.2f} | {row['iterations_used']} |"
             )
     return lines
 
@@ -122,6 +122,49 @@ def _speed_paths() -> list[str]:
     lines += ["", f"channels_last / contiguous: {speed['ratio']:.2f}; the largest difference between their masks "
               f"{speed['max_mask_difference']:.1e} (float sums in another order, over every iteration). "
               "An option (`memory_format=\"channels_last\"`), not yet a default."]  # fmt: skip
+    return lines
+
+
+def _fast_defaults() -> list[str]:
+    """The faster 2026-12b defaults against 2026-12: wall time side by side, paired quality, a compiled pass."""
+    lines = ["", "## Faster defaults, 2026-12b against 2026-12 (`bench_fast_defaults.py`)", ""]
+    timing = _load("fast_defaults_time")
+    if timing:
+        old, new = timing["median_s"]["2026-12"], timing["median_s"]["2026-12b"]
+        passes = timing["bare_passes"]["2026-12b"]
+        lines += [f"{timing['model']}, one clip {timing['clip']}, F-EP at areas {timing['areas']}, median of "
+                  f"{timing['repeats']} side by side; one bare batch-1 forward+backward "
+                  f"{timing['bare_forward_backward_s']:.2f} s.", "",
+                  "| defaults | seconds | bare passes | iterations per mask | sweep |", "|---" * 5 + "|"]  # fmt: skip
+        for name, seconds in timing["median_s"].items():
+            run = timing["runs"][name][-1]
+            lines.append(f"| {name} | {seconds:.1f} | {timing['bare_passes'][name]:.1f} | {run['iterations_used']} | "
+                         f"{run['ran']['sweep']} |")  # fmt: skip
+        lines += ["", f"Ratio {new / old:.3f}, target <= 0.35: {_verdict(new / old <= 0.35)}; {passes:.1f} bare "
+                  f"passes, target <= 35: {_verdict(passes <= 35)}."]  # fmt: skip
+    for model in ("toy", "mc3_18_synthetic"):
+        quality = _load(f"fast_defaults_{model}")
+        if not quality:
+            lines += ["", f"Quality on {model}: not measured yet."]
+            continue
+        tests = {t["metric"]: t for t in quality["tests"]}
+        cells = []
+        for metric in ("insertion_margin_auc", "game_keep"):
+            d, ci, n = tests[metric]["difference"]
+            cells.append(f"{metric} {d:+.3f} ± {ci:.3f} (lower end {d - ci:+.3f}, n = {n})")
+        ok = all(tests[m]["difference"][0] - tests[m]["difference"][1] > -0.02
+                 for m in ("insertion_margin_auc", "game_keep"))  # fmt: skip
+        lines += ["", f"Quality on {model}, {len(quality['clips'])} test clips, new − old (95 % t): "
+                  + "; ".join(cells) + f". Non-inferior (lower end above −0.02): {_verdict(ok)}. "
+                  f"Every metric: [fast_defaults_{model}.md](fast_defaults_{model}.md)."]  # fmt: skip
+    compiled = _load("compile_model")
+    if compiled and compiled.get("compiled_s") is not None:
+        even, needed = compiled.get("break_even_passes"), compiled["explanation_bare_passes"]["2026-12b"]
+        pays = "pays" if even is not None and even < needed else "does not pay"
+        lines += ["", f"torch.compile of {compiled['model']}'s pass: eager {compiled['eager_s']:.2f} s, compiled "
+                  f"{compiled['compiled_s']:.2f} s after {compiled['compile_s']:.0f} s of compiling (empty cache); "
+                  f"break-even after {'never' if even is None else f'{even:.0f}'} passes, against {needed:.0f} "
+                  f"for a 2026-12b explanation: {pays}."]  # fmt: skip
     return lines
 
 
@@ -265,6 +308,7 @@ def main() -> None:
     elif compiled:
         lines.append("torch.compile did not run on this machine: not used.")
     lines += _speed_paths()
+    lines += _fast_defaults()
     lines += _auto_and_gpu()
     overhead_plot(explain, torchray, RESULTS / "overhead.png")
     (RESULTS / "SUMMARY.md").write_text("\n".join(lines) + "\n")
