@@ -42,6 +42,21 @@ def mean_present(rows: list[dict], metric: str) -> float:
     return statistics.fmean(r[metric] for r in rows if r[metric] is not None)
 
 
+def candidate_tables(result: dict, cost: str, base: str, metrics, lower_is_better) -> list[str]:
+    """Markdown lines: each candidate's means (its cost first), then every paired test against ``base``."""
+    lines = []
+    for name, rows in result["rows"].items():
+        means = [mean_present(rows, m) for m in (cost, *metrics)]
+        lines.append(f"| {name} | {means[0]:.1f} | " + " | ".join(f"{v:.3f}" for v in means[1:]) + " |")
+    lines += ["", f"Candidate − {base}, paired over the clips (95 % t), Holm over the table:", "",
+              "| candidate | metric | difference | n | p (Holm) | non-inferior (margin 0.02) |", "|---" * 6 + "|"]
+    for t in result["tests"]:
+        d, ci, k = t["difference"]
+        ok = "—" if t["metric"] == cost else non_inferior(t, lower_is_better)
+        lines.append(f"| {t['candidate']} | {t['metric']} | {d:+.3f} ± {ci:.3f} | {k} | {t['holm']:.3g} | {ok} |")
+    return lines
+
+
 def write_report(stem: str, text: str, data: dict) -> None:
     """Write ``results/performance/<stem>.md`` and ``.json`` atomically, and print the table."""
     atomic_write(RESULTS / f"{stem}.md", lambda f: f.write(text.encode()))

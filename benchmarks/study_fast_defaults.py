@@ -24,7 +24,7 @@ from types import MappingProxyType
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _paired import mean_present, non_inferior, paired_tests, with_holm, write_report  # noqa: E402
+from _paired import candidate_tables, paired_tests, with_holm, write_report  # noqa: E402
 from _timing import machine  # noqa: E402
 
 import fep.ep.settings as settings_module  # noqa: E402
@@ -108,15 +108,7 @@ def _write(result: dict) -> None:
              "`python benchmarks/study_fast_defaults.py`.", "",
              "| defaults | passes, mean | " + " | ".join(METRICS) + " |",
              "|---" * (2 + len(METRICS)) + "|"]  # fmt: skip
-    for name, rows in result["rows"].items():
-        means = [mean_present(rows, m) for m in ("passes", *METRICS)]
-        lines.append(f"| {name} | {means[0]:.1f} | " + " | ".join(f"{v:.3f}" for v in means[1:]) + " |")
-    lines += ["", "Candidate − 2026-12, paired over the clips (95 % t), Holm over the table:", "",
-              "| candidate | metric | difference | n | p (Holm) | non-inferior (margin 0.02) |", "|---" * 6 + "|"]
-    for t in result["tests"]:
-        d, ci, k = t["difference"]
-        ok = "—" if t["metric"] == "passes" else non_inferior(t, LOWER_IS_BETTER)
-        lines.append(f"| {t['candidate']} | {t['metric']} | {d:+.3f} ± {ci:.3f} | {k} | {t['holm']:.3g} | {ok} |")
+    lines += candidate_tables(result, "passes", "2026-12", METRICS, LOWER_IS_BETTER)
     text = "\n".join(lines) + "\n"
     stem = "fast_defaults_study" + ("" if result["model"] == "toy" else f"_{result['model']}")
     write_report(stem, text, result)

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _paired import mean_present, non_inferior, paired_tests, with_holm, write_report  # noqa: E402
+from _paired import candidate_tables, paired_tests, with_holm, write_report  # noqa: E402
 from _timing import machine  # noqa: E402
 
 from fep.bench.clips import family_clips  # noqa: E402
@@ -66,15 +66,7 @@ def _write(result: dict, base_name: str) -> None:
              f"({', '.join(result['clips'])}); written by `python benchmarks/study_iterations.py`.", "",
              "| rule | iterations (slowest mask), mean | " + " | ".join(METRICS) + " |",
              "|---" * (2 + len(METRICS)) + "|"]  # fmt: skip
-    for name, rows in result["rows"].items():
-        means = [mean_present(rows, m) for m in ("iterations", *METRICS)]
-        lines.append(f"| {name} | {means[0]:.1f} | " + " | ".join(f"{v:.3f}" for v in means[1:]) + " |")
-    lines += ["", f"Candidate − {base_name}, paired over the clips (95 % t), Holm over the table:", "",
-              "| candidate | metric | difference | n | p (Holm) | non-inferior (margin 0.02) |", "|---" * 6 + "|"]
-    for t in result["tests"]:
-        d, ci, k = t["difference"]
-        ok = "—" if t["metric"] == "iterations" else non_inferior(t, LOWER_IS_BETTER)
-        lines.append(f"| {t['candidate']} | {t['metric']} | {d:+.3f} ± {ci:.3f} | {k} | {t['holm']:.3g} | {ok} |")
+    lines += candidate_tables(result, "iterations", base_name, METRICS, LOWER_IS_BETTER)
     text = "\n".join(lines) + "\n"
     write_report("iterations_study", text, result)
 
