@@ -1,8 +1,8 @@
-"""The 2026-12b defaults against the 2026-12 ones, side by side: wall time, and quality on test clips.
+"""The 2026-12c defaults against the 2026-12 ones, side by side: wall time, and quality on test clips.
 
 ``time``: on r2plus1d_18 (random weights: the cost does not depend on them) and a 16-frame 112 px clip,
 in one process, alternating old and new so that machine load falls on both alike: F-EP at areas 0.05 and
-0.1 with ``defaults="2026-12"`` and ``"2026-12b"`` (everything else unset), median of the repeats, the
+0.1 with ``defaults="2026-12"`` and ``"2026-12c"`` (everything else unset), median of the repeats, the
 ratio new / old, and each in units of one bare batch-1 forward+backward of the same model (contiguous,
 weights frozen as an explanation runs them, measured in the same run).
 Writes ``results/performance/fast_defaults_time.json``.
@@ -13,6 +13,12 @@ matched-area keep averaged over its areas, margin deletion, the game's remove, G
 difference). Paired new − old with 95 % t intervals, Holm over the table; **non-inferior** where the worse
 end of the interval is within 0.02. Each clip is saved as it finishes (``items/``), so a stopped run
 resumes. Writes ``results/performance/fast_defaults_<model>.md`` and ``.json``.
+
+``window``: the full default sweep of six areas on a linear detector of one known window (the clip
+and model of the fair-metrics tests), for every named set of defaults and for the new one with its areas
+in one batch: per mask its iterations, why it stopped, its kept share and the share of that inside the
+window, and the matched-area game's keep against a random map's. Seconds on a CPU. Writes
+``results/performance/fast_defaults_window.json``.
 
 Run: ``python benchmarks/bench_fast_defaults.py time [--repeats N]`` (about 5 minutes on 2 cores), and
 ``python benchmarks/bench_fast_defaults.py quality --model toy --clips 16`` (16 clips per family).
@@ -38,10 +44,11 @@ from fep.bench.clips import family_clips  # noqa: E402
 from fep.bench.runner import score_map  # noqa: E402
 from fep.data.synthetic import FAMILIES  # noqa: E402
 from fep.ep.api import extremal_perturbation  # noqa: E402
+from fep.ep.presets import DEFAULTS  # noqa: E402
 from fep.models import load_model  # noqa: E402
 
 AREAS = (0.05, 0.1)
-OLD, NEW = "2026-12", "2026-12b"
+OLD, NEW = "2026-12", "2026-12c"
 PRIMARY = ("insertion_margin_auc", "game_keep")  # the non-inferiority metrics
 METRICS = (*PRIMARY, "deletion_margin_auc", "game_remove", "gt_ap", "temporal_difference")
 LOWER_IS_BETTER = {"deletion_margin_auc", "game_remove", "temporal_difference"}
@@ -66,7 +73,7 @@ def time_main(repeats: int) -> dict:
     seconds = {name: statistics.median(r["seconds"] for r in rs) for name, rs in runs.items()}
     out = {
         "model": "r2plus1d_18 (weights=None)", "clip": [1, 3, 16, 112, 112], "areas": list(AREAS),
-        "repeats": repeats, "bare_forward_backward_s": unit, "runs": runs, "median_s": seconds,
+        "old": OLD, "new": NEW, "repeats": repeats, "bare_forward_backward_s": unit, "runs": runs, "median_s": seconds,
         "ratio": seconds[NEW] / seconds[OLD], "bare_passes": {n: s / unit for n, s in seconds.items()},
         "threads": torch.get_num_threads(), "machine": machine(),
     }  # fmt: skip
@@ -87,21 +94,50 @@ def quality_main(model_name: str, clips_per_family: int, families: list[str]) ->
     rows = []
     for clip in clips:
         path = items / f"{clip.id}.json"
-        if not path.exists():
-            row = {"clip": clip.id}
-            for name in (OLD, NEW):
-                result, seconds = _explain(model, clip.video, clip.target, name)
-                scores = score_map(model, clip, result.saliency[0], fast=False)
-                row[name] = {m: scores.get(m) for m in METRICS}
-                row[name].update(seconds=seconds, iterations_used=result.iterations_used[0].tolist())
+        row = json.loads(path.read_text()) if path.exists() else {"clip": clip.id}
+        missing = [name for name in (OLD, NEW) if name not in row]  # a row keeps every preset it has run
+        for name in missing:
+            result, seconds = _explain(model, clip.video, clip.target, name)
+            scores = score_map(model, clip, result.saliency[0], fast=False)
+            row[name] = {m: scores.get(m) for m in METRICS}
+            row[name].update(seconds=seconds, iterations_used=result.iterations_used[0].tolist())
+        if missing:
             payload = json.dumps(row).encode()
             atomic_write(path, lambda f, payload=payload: f.write(payload))
             print(clip.id, {n: row[n]["iterations_used"] for n in (OLD, NEW)}, flush=True)
-        rows.append(json.loads(path.read_text()))
+        rows.append(row)
     tests = with_holm(paired_tests([r[NEW] for r in rows], [r[OLD] for r in rows], (*METRICS, "seconds")))
     out = {"model": model_name, "split": "test", "clips": [r["clip"] for r in rows], "areas": list(AREAS),
            "old": OLD, "new": NEW, "rows": rows, "tests": tests, "machine": machine()}  # fmt: skip
     _write_quality(out)
+    return out
+
+
+def window_main() -> dict:
+    from fep.bench.faithfulness import GAME_AREAS, matched_area_game
+    from fep.testing import WindowDetector, window_clip
+
+    video, inside = window_clip(frames=4, size=48, top=8, left=4, window=12)
+    model = WindowDetector(top=8, left=4, size=12)
+    random_map = torch.rand(inside.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    out = {"clip": "window_clip(frames=4, size=48, top=8, left=4, window=12)", "game_areas": list(GAME_AREAS),
+           "random_keep": matched_area_game(model, video, 0, random_map)["keep"], "runs": {}}  # fmt: skip
+    runs = {name: dict(defaults=name) for name in DEFAULTS if name != "2026-11"}
+    runs[f"{NEW}, sweep batch"] = dict(defaults=NEW, sweep="batch")
+    for name, options in runs.items():
+        result = extremal_perturbation(model, video, 0, method="fep", progress=False, **options)
+        kept = result.masks[0] > 0.5
+        out["runs"][name] = {
+            "areas": list(result.settings["areas"]), "iterations_used": result.iterations_used[0].tolist(),
+            "stop_reason": result.stop_reason[0], "ran": result.settings["ran"],
+            "kept_share": [float(k.float().mean()) for k in kept],
+            "in_window_share": [float((k & inside).sum() / k.sum().clamp(min=1)) for k in kept],
+            "game_keep": matched_area_game(model, video, 0, result.saliency[0])["keep"],
+        }  # fmt: skip
+        print(name, {k: [round(v, 3) if isinstance(v, float) else v for v in vs]
+                     for k, vs in out["runs"][name].items() if k != "ran"}, flush=True)  # fmt: skip
+    out["machine"] = machine()
+    write_result("fast_defaults_window", out)
     return out
 
 
@@ -120,7 +156,7 @@ def _write_quality(out: dict) -> None:
              f"F-EP at areas {out['areas']}, {n} test clips of the synthetic benchmark "
              f"({', '.join(sorted({c.rsplit('_', 1)[0] for c in out['clips']}))}); written by "
              f"`python benchmarks/bench_fast_defaults.py quality --model {out['model']}`.", "",
-             "| metric | 2026-12 | 2026-12b | new − old (95 % t) | n | p (Holm) | non-inferior (margin 0.02) |",
+             f"| metric | {OLD} | {NEW} | new − old (95 % t) | n | p (Holm) | non-inferior (margin 0.02) |",
              "|---" * 7 + "|"]  # fmt: skip
     for t in out["tests"]:
         metric, (d, ci, k) = t["metric"], t["difference"]
@@ -140,8 +176,11 @@ if __name__ == "__main__":
     quality.add_argument("--model", default="toy", help="toy or mc3_18_synthetic")
     quality.add_argument("--clips", type=int, default=16, help="test clips per family")
     quality.add_argument("--families", nargs="*", default=list(FAMILIES), choices=list(FAMILIES))
+    sub.add_parser("window", help="the full sweep on a detector of one known window")
     args = parser.parse_args()
     if args.part == "time":
         time_main(args.repeats)
+    elif args.part == "window":
+        window_main()
     else:
         quality_main(args.model, args.clips, args.families)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import sys
 from pathlib import Path
 from types import MappingProxyType
@@ -24,10 +25,11 @@ from types import MappingProxyType
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _paired import candidate_tables, paired_tests, with_holm, write_report  # noqa: E402
+from _paired import RESULTS, candidate_tables, paired_tests, with_holm, write_report  # noqa: E402
 from _timing import machine  # noqa: E402
 
 import fep.ep.settings as settings_module  # noqa: E402
+from fep.atomic import atomic_write  # noqa: E402
 from fep.bench.clips import family_clips  # noqa: E402
 from fep.bench.runner import score_map  # noqa: E402
 from fep.data.synthetic import FAMILIES  # noqa: E402
@@ -51,6 +53,14 @@ CANDIDATES = {
                                                            optimizer="adam", lr=0.1, energy_tolerance=0.15),
     "chain, Adam 0.2, schedule 10, link 5, tol 0.1": dict(CHAIN, chain_schedule=5, auto_schedule=10, optimizer="adam",
                                                           lr=0.2, energy_tolerance=0.1),
+    "chain, Adam 0.2, schedule 10, link 5, tol 0.05": dict(CHAIN, chain_schedule=5, auto_schedule=10,
+                                                           optimizer="adam", lr=0.2, energy_tolerance=0.05),
+    "chain, Adam 0.2, schedule 10, link 10, tol 0.1": dict(CHAIN, chain_schedule=10, auto_schedule=10,
+                                                           optimizer="adam", lr=0.2, energy_tolerance=0.1),
+    "chain, Adam 0.15, schedule 10, link 5, tol 0.1": dict(CHAIN, chain_schedule=5, auto_schedule=10,
+                                                           optimizer="adam", lr=0.15, energy_tolerance=0.1),
+    "batch, Adam 0.2, schedule 10, tol 0.1": dict(sweep="batch", memory_format="model", auto_schedule=10,
+                                                  optimizer="adam", lr=0.2, energy_tolerance=0.1),
 }
 METRICS = ("insertion_margin_auc", "deletion_margin_auc", "game_keep", "game_remove", "gt_ap")
 LOWER_IS_BETTER = {"deletion_margin_auc", "game_remove"}
@@ -77,18 +87,19 @@ def explain(model, clip, changes: dict | None):
                                      defaults=DEFAULTS_2026_12B, **options)  # fmt: skip
 
 
-def main(clips_per_family: int, model_name: str, candidates: list[str]) -> dict:
+def main(clips_per_family: int, model_name: str, candidates: list[str], families: list[str]) -> dict:
     torch.set_num_threads(2)
     model = load_model(model_name)
-    clips = family_clips(clips_per_family, FAMILIES, split="tuning")
+    clips = family_clips(clips_per_family, families, split="tuning")
     runs = {"2026-12": None, **{name: CANDIDATES[name] for name in candidates}}
+    done = _load_done(model_name)
     rows = {name: [] for name in runs}
     for clip in clips:
         for name, changes in runs.items():
-            result = explain(model, clip, changes)
-            row = {m: score_map(model, clip, result.saliency[0], fast=False).get(m) for m in METRICS}
-            row.update(clip=clip.id, passes=int(result.iterations_used[0].sum()),
-                       iterations=[int(v) for v in result.iterations_used[0]])  # fmt: skip
+            row = done.setdefault(clip.id, {}).get(name)
+            if row is None:
+                row = done[clip.id][name] = _row(model, clip, changes)
+                _save_done(model_name, done)
             rows[name].append(row)
         print(clip.id, {n: r[-1]["iterations"] for n, r in rows.items()}, flush=True)
     tests = with_holm([t for name in candidates
@@ -98,6 +109,32 @@ def main(clips_per_family: int, model_name: str, candidates: list[str]) -> dict:
               "machine": machine()}  # fmt: skip
     _write(result)
     return result
+
+
+def _row(model, clip, changes: dict | None) -> dict:
+    """One explanation's cost and fair metrics."""
+    result = explain(model, clip, changes)
+    row = {m: score_map(model, clip, result.saliency[0], fast=False).get(m) for m in METRICS}
+    row.update(clip=clip.id, passes=int(result.iterations_used[0].sum()),
+               iterations=[int(v) for v in result.iterations_used[0]])  # fmt: skip
+    return row
+
+
+# Every explanation scored so far, by clip and candidate name, so an interrupted study resumes where it stopped.
+def _done_path(model_name: str) -> Path:
+    return RESULTS / "fast_defaults_study" / "items" / f"{model_name}.json"
+
+
+def _load_done(model_name: str) -> dict:
+    path = _done_path(model_name)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _save_done(model_name: str, done: dict) -> None:
+    path = _done_path(model_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps(done, indent=1).encode()
+    atomic_write(path, lambda f: f.write(payload))
 
 
 def _write(result: dict) -> None:
@@ -119,5 +156,6 @@ if __name__ == "__main__":
     parser.add_argument("--clips", type=int, default=2, help="tuning clips per family")
     parser.add_argument("--model", default="toy")
     parser.add_argument("--candidates", nargs="*", default=list(CANDIDATES), choices=list(CANDIDATES))
+    parser.add_argument("--families", nargs="*", default=list(FAMILIES), choices=list(FAMILIES))
     args = parser.parse_args()
-    main(args.clips, args.model, args.candidates)
+    main(args.clips, args.model, args.candidates, args.families)

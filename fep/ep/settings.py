@@ -119,7 +119,8 @@ def _check_choice(choices: tuple, then: Callable | None, name: str, value):
     return value if then is None else then(name, value)
 
 
-# The cutoffs' help and check: None means the named defaults' value.
+# The help of options whose None means the named defaults' value, and the cutoffs' check.
+_CURRENT = DEFAULTS[CURRENT_DEFAULTS]
 _NAMED = f"None: the defaults' ({CURRENT_DEFAULTS}: "
 _CUTOFF = dict(check=check_optional(check_unit_interval), cli=True)
 
@@ -137,14 +138,14 @@ class ExplanationSettings:
     areas: tuple[float, ...] | None = option(
         None,
         "fractions of the clip (of each frame for ep2d) to keep, each in (0, 1); one mask each. None: the "
-        "defaults' areas (2026-12: a sweep 0.005, 0.01, 0.02, 0.05, 0.1, 0.2).",
+        f"defaults' areas ({CURRENT_DEFAULTS}: a sweep {', '.join(f'{a:g}' for a in _CURRENT.areas)}).",
         check=lambda name, value: None if value is None else check_areas(value),
         cli=True,
     )
     saliency: str | None = option(
         None,
-        "how the masks make one saliency: 'nested' (each voxel graded by the smallest area that keeps it, "
-        "in [0, 1]) or 'sum' over areas (0 to A). None: the defaults' rule (2026-12: 'nested').",
+        "how the masks make one saliency: 'nested' (each voxel graded by the smallest area that keeps it, in "
+        f"[0, 1]) or 'sum' over areas (0 to A). None: the defaults' rule ({CURRENT_DEFAULTS}: {_CURRENT.saliency!r}).",
         choices=SALIENCY_RULES,
     )
     variant: str = option(
@@ -189,9 +190,9 @@ class ExplanationSettings:
         AREA_WEIGHT_FINAL, "the area term's weight at the end of the schedule.", check=check_positive_float
     )
     temporal_cutoff: float | None = option(None, f"F-EP's temporal cutoff in [0, 1] (1: no low-pass in time). {_NAMED}"
-                                           f"{DEFAULTS[CURRENT_DEFAULTS].temporal_cutoff:g}).", **_CUTOFF)
+                                           f"{_CURRENT.temporal_cutoff:g}).", **_CUTOFF)
     spatial_cutoff: float | None = option(None, f"F-EP's spatial cutoff in [0, 1] (1: no low-pass in space). {_NAMED}"
-                                          f"{DEFAULTS[CURRENT_DEFAULTS].spatial_cutoff:g}).", **_CUTOFF)
+                                          f"{_CURRENT.spatial_cutoff:g}).", **_CUTOFF)
     filter_type: str = option(
         FILTER_GAUSSIAN, "the low-pass response: 'ideal', 'gaussian' or 'butterworth' (fep.ep.dct).", choices=FILTERS
     )
@@ -258,7 +259,8 @@ class ExplanationSettings:
     defaults: str = option(
         CURRENT_DEFAULTS,
         "the named set of defaults for the options left unset (fep.ep.presets.DEFAULTS): "
-        f"{CURRENT_DEFAULTS!r}, or '2026-11' to reproduce earlier results.",
+        f"{CURRENT_DEFAULTS!r}, or an earlier name ({', '.join(repr(n) for n in DEFAULTS if n != CURRENT_DEFAULTS)}) "
+        "to reproduce earlier results.",
         choices=tuple(DEFAULTS),
         cli=True,
     )  # fmt: skip
