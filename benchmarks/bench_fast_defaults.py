@@ -2,7 +2,7 @@
 
 ``time``: on r2plus1d_18 (random weights: the cost does not depend on them) and a 16-frame 112 px clip,
 in one process, alternating old and new so that machine load falls on both alike: F-EP at areas 0.05 and
-0.1 with ``defaults="2026-12"`` and ``"2026-12c"`` (everything else unset), median of the repeats, the
+0.1 with ``defaults="2026-12"``, ``"2026-12c"`` and ``"2026-12b"`` (everything else unset), median of the repeats, the
 ratio new / old, and each in units of one bare batch-1 forward+backward of the same model (contiguous,
 weights frozen as an explanation runs them, measured in the same run).
 Writes ``results/performance/fast_defaults_time.json``.
@@ -49,6 +49,7 @@ from fep.models import load_model  # noqa: E402
 
 AREAS = (0.05, 0.1)
 OLD, NEW = "2026-12", "2026-12c"
+EARLIER = ("2026-12b",)  # timed beside them, so every faster preset's ratio comes from one run
 PRIMARY = ("insertion_margin_auc", "game_keep")  # the non-inferiority metrics
 METRICS = (*PRIMARY, "deletion_margin_auc", "game_remove", "gt_ap", "temporal_difference")
 LOWER_IS_BETTER = {"deletion_margin_auc", "game_remove", "temporal_difference"}
@@ -63,7 +64,7 @@ def _explain(model, video, target, defaults: str):
 def time_main(repeats: int) -> dict:
     model, video = deep_target()
     unit = bare_pass_seconds(model, video)
-    runs = {OLD: [], NEW: []}
+    runs = {OLD: [], NEW: [], **{name: [] for name in EARLIER}}
     for _ in range(repeats):
         for name in runs:
             result, seconds = _explain(model, video, 0, name)

@@ -259,8 +259,8 @@ class ExplanationSettings:
     defaults: str = option(
         CURRENT_DEFAULTS,
         "the named set of defaults for the options left unset (fep.ep.presets.DEFAULTS): "
-        f"{CURRENT_DEFAULTS!r}, or an earlier name ({', '.join(repr(n) for n in DEFAULTS if n != CURRENT_DEFAULTS)}) "
-        "to reproduce earlier results.",
+        f"{CURRENT_DEFAULTS!r}, or another name ({', '.join(repr(n) for n in DEFAULTS if n != CURRENT_DEFAULTS)}) "
+        "(an earlier set, to reproduce its results, or an opt-in one, fep.ep.presets).",
         choices=tuple(DEFAULTS),
         cli=True,
     )  # fmt: skip
