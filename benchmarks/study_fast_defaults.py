@@ -8,8 +8,9 @@ and the fair metrics of its saliency. Paired differences (candidate − 2026-12)
 over the table; a candidate qualifies with fewer passes and the worse end of every faithfulness
 interval within 0.02.
 
-Writes ``results/performance/fast_defaults_study.md`` and ``.json``. Run:
-``python benchmarks/study_fast_defaults.py [--clips N] [--model toy]`` (N per family).
+Writes ``results/performance/fast_defaults_study[_<model>].md`` and ``.json``; every scored explanation is kept
+in ``fast_defaults_study/items/`` so a stopped study resumes. Run: ``python benchmarks/study_fast_defaults.py
+[--clips N] [--model toy] [--families motion …] [--candidates NAME …]`` (N per family).
 """
 
 from __future__ import annotations
